@@ -1,0 +1,95 @@
+# sre.rollback: two commands do everything on a fresh machine.
+#   make demo   installs what it needs, starts the local sandbox, shows an automatic swap-back, stops the sandbox
+#   make test   installs what it needs and runs sanity, units, the sandbox's own tests, integration and molecule
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+ROOT := $(CURDIR)
+PYTHON ?= $(shell tools/find_python.sh)
+VENV := $(ROOT)/.venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+PYVER = $(shell $(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+COLLECTION_LINK := .cache/collections/ansible_collections/sre/rollback
+export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
+export PATH := $(BIN):$(PATH)
+export SRE_SANDBOX_DIR ?= $(ROOT)/.sandbox
+
+.PHONY: help install demo test sanity units sandbox-tests integration molecule lint build \
+        sandbox-start sandbox-stop bench clean
+
+help:
+	@echo "make demo   - run the automatic swap-back demo against the local sandbox"
+	@echo "make test   - run every test (sanity, units, sandbox, integration, molecule)"
+	@echo "make sandbox-start / sandbox-stop - run the sandbox for your own playbook runs"
+	@echo "make bench  - compare webapp_slot_swap with the bare SDK and azure_rm_webappslot"
+
+install: $(VENV)/.installed $(COLLECTION_LINK)
+
+$(VENV)/.installed: requirements.txt tests/requirements.txt
+	@echo "== Python: $(PYTHON)"
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -r tests/requirements.txt
+	touch $@
+
+# ansible-playbook finds the collection through ansible.cfg's collections_path.
+$(COLLECTION_LINK):
+	mkdir -p $(dir $@)
+	ln -sfn ../../../.. $@
+
+demo: install
+	tools/demo.sh
+
+sandbox-start: install
+	$(PY) tests/sandbox/sandboxctl.py start
+
+sandbox-stop:
+	test ! -x $(PY) || $(PY) tests/sandbox/sandboxctl.py stop
+
+test: install
+	$(MAKE) --no-print-directory sanity
+	$(MAKE) --no-print-directory units
+	$(MAKE) --no-print-directory sandbox-tests
+	$(MAKE) --no-print-directory integration
+	$(MAKE) --no-print-directory molecule
+	@echo "== all tests passed"
+
+# ansible-test needs an ansible_collections/sre/rollback path and, offline,
+# a local stand-in for the get-pip script it downloads for every venv.
+sanity: install
+	@echo "== ansible-test sanity"
+	$(PY) tools/offline_get_pip.py >/dev/null
+	cd "$$($(PY) tools/stage_collection.py)" && ansible-test sanity --venv --python $(PYVER) --color no
+
+units: install
+	@echo "== ansible-test units"
+	cd "$$($(PY) tools/stage_collection.py)" && ansible-test units --python $(PYVER) --color no
+
+sandbox-tests: install
+	@echo "== sandbox tests (the stand-in against the real SDKs)"
+	$(PY) -m pytest -q tests/sandbox/tests
+
+# One sandbox for the whole integration run; ansible-test passes its endpoints
+# to every target through integration_config.yml, as its cloud plugins do.
+integration: install
+	@echo "== ansible-test integration against the sandbox"
+	tools/with_sandbox.sh bash -c 'cd "$$($(PY) tools/stage_collection.py)" && \
+	  $(PY) $(ROOT)/tools/integration_config.py > tests/integration/integration_config.yml && \
+	  ansible-test integration --python $(PYVER) --color no $(TARGETS)'
+
+molecule: install
+	@echo "== molecule"
+	tools/with_sandbox.sh bash -c 'cd roles/app_service_rollback && molecule test --all'
+
+lint: install
+	$(PY) -m pip install --quiet ansible-lint
+	ansible-lint --profile production roles playbooks
+
+build: install
+	ansible-galaxy collection build --force --output-path .cache/dist
+
+bench: install
+	tools/with_sandbox.sh $(PY) bench/slot_swap.py
+
+clean: sandbox-stop
+	rm -rf .cache .sandbox tests/output

@@ -1,0 +1,66 @@
+# -*- coding: utf-8 -*-
+# Copyright: sre.rollback contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Translate azure-core exceptions into RollbackError messages a person can act on."""
+
+from __future__ import annotations
+
+import contextlib
+
+from ansible_collections.sre.rollback.plugins.module_utils.azure_auth import authentication_failure
+from ansible_collections.sre.rollback.plugins.module_utils.common import RollbackError
+
+try:
+    from azure.core.exceptions import (
+        ClientAuthenticationError,
+        HttpResponseError,
+        ResourceNotFoundError,
+        ServiceRequestError,
+        ServiceResponseError,
+    )
+except ImportError:  # reported by the module through AZURE_IDENTITY_IMPORT_ERROR
+    ClientAuthenticationError = HttpResponseError = ResourceNotFoundError = ServiceRequestError = ServiceResponseError = None
+
+
+def arm_error_code(error):
+    """The ARM error code (``ResourceNotFound``, ``Conflict``...) of an HttpResponseError."""
+    inner = getattr(error, "error", None)
+    return getattr(inner, "code", None) or getattr(error, "reason", None) or "Error"
+
+
+def arm_error_message(error):
+    inner = getattr(error, "error", None)
+    message = getattr(inner, "message", None) or getattr(error, "message", None) or str(error)
+    return message.strip().splitlines()[0]
+
+
+@contextlib.contextmanager
+def arm_call(what, not_found=None, **details):
+    """Run Azure calls for ``what`` and re-raise their failures as RollbackError.
+
+    ``not_found`` is the message for a 404 (the resource the user named does
+    not exist); ``details`` travel into the failed result.
+    """
+    if ClientAuthenticationError is None:
+        yield
+        return
+    try:
+        yield
+    except RollbackError:
+        raise
+    except ClientAuthenticationError as error:
+        raise authentication_failure(error) from error
+    except ResourceNotFoundError as error:
+        raise RollbackError(not_found or "%s: not found (%s)" % (what, arm_error_message(error)), **details) from error
+    except HttpResponseError as error:
+        raise RollbackError(
+            "%s failed: HTTP %s %s: %s" % (what, error.status_code, arm_error_code(error), arm_error_message(error)),
+            **details
+        ) from error
+    except (ServiceRequestError, ServiceResponseError) as error:
+        raise RollbackError(
+            "%s failed: cannot reach Azure Resource Manager (%s). Check arm_endpoint, the network and the CA "
+            "bundle (REQUESTS_CA_BUNDLE)." % (what, str(error).splitlines()[0]),
+            **details
+        ) from error

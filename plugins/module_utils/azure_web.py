@@ -1,0 +1,250 @@
+# -*- coding: utf-8 -*-
+# Copyright: sre.rollback contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Azure App Service deployment slots: what each slot runs, and the swap calls.
+
+``AppServiceSlots`` reads and acts; it does not decide.  The decisions (is a
+swap needed, what would it change, did it do what was asked) live in
+``slot_swap.py``.  "production" is the site itself; every other slot is a
+child resource ``sites/{app}/slots/{slot}``.
+"""
+
+from __future__ import annotations
+
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+
+from ansible_collections.sre.rollback.plugins.module_utils.azure_errors import arm_call
+from ansible_collections.sre.rollback.plugins.module_utils.common import RollbackError
+
+try:
+    from azure.mgmt.web import WebSiteManagementClient
+except ImportError:
+    AZURE_WEB_IMPORT_ERROR = traceback.format_exc()
+else:
+    AZURE_WEB_IMPORT_ERROR = None
+
+PRODUCTION = "production"
+
+# What identifies "a build" in a slot.  The value moves with the slot's content
+# when slots swap, which is what makes a swap idempotent by desired state.
+FINGERPRINTS = ("image", "deployment_id", "app_setting")
+
+
+@dataclass
+class SlotState:
+    """What one slot runs now, as the module reports it."""
+
+    slot: str
+    state: str | None = None
+    default_host_name: str | None = None
+    host_names: list = field(default_factory=list)
+    image: str | None = None
+    deployment_id: str | None = None
+    version_setting: str | None = None
+    fingerprint: str | None = None
+    target_swap_slot: str | None = None
+    last_swap: dict | None = None
+    sticky_setting_names: list = field(default_factory=list)
+
+    def to_dict(self):
+        return asdict(self)
+
+
+def image_of(site_config):
+    """The container image (or runtime stack) a slot runs, without the ``DOCKER|`` prefix."""
+    fx_version = getattr(site_config, "linux_fx_version", None) or getattr(site_config, "windows_fx_version", None)
+    if not fx_version:
+        return None
+    kind, _separator, reference = fx_version.partition("|")
+    return reference if kind.upper() in ("DOCKER", "COMPOSE", "KUBE") and reference else fx_version
+
+
+def build_matches(fingerprint, expected):
+    """Does a slot's fingerprint name the build the user asked for?
+
+    An image matches its full reference, ``repository:tag`` without the
+    registry, or just the tag, because incident tickets say "1.4.2", not the
+    registry path.
+    """
+    if fingerprint is None or expected is None:
+        return False
+    if fingerprint == expected:
+        return True
+    reference = fingerprint.split("@", 1)[0]
+    without_registry = reference.split("/", 1)[1] if "/" in reference else reference
+    tag = reference.rsplit(":", 1)[1] if ":" in reference.rsplit("/", 1)[-1] else None
+    return expected in (without_registry, reference.rsplit("/", 1)[-1], tag)
+
+
+def short_name(resource_name):
+    """ARM names a slot ``app/slot`` and a deployment ``app/id``: keep the last part."""
+    return (resource_name or "").rsplit("/", 1)[-1]
+
+
+class AppServiceSlots:
+    """Read and swap the deployment slots of one App Service app."""
+
+    def __init__(self, client, resource_group, app, fingerprint="image", fingerprint_setting="APP_VERSION"):
+        if fingerprint not in FINGERPRINTS:
+            raise RollbackError("fingerprint must be one of %s, not %r" % (", ".join(FINGERPRINTS), fingerprint))
+        self.client = client
+        self.resource_group = resource_group
+        self.app = app
+        self.fingerprint = fingerprint
+        self.fingerprint_setting = fingerprint_setting
+        self._site = None
+
+    @classmethod
+    def connect(cls, settings, resource_group, app, **kwargs):
+        """Build the real azure-mgmt-web client from AzureSettings."""
+        client = WebSiteManagementClient(settings.credential(), settings.subscription_id, **settings.client_kwargs())
+        return cls(client, resource_group, app, **kwargs)
+
+    # ---- reads -------------------------------------------------------------
+
+    def site(self):
+        """The production site; raises a clear error when the app does not exist."""
+        if self._site is None:
+            with arm_call(
+                "Reading App Service app %s" % self.app,
+                not_found="App Service app '%s' not found in resource group '%s'." % (self.app, self.resource_group),
+            ):
+                self._site = self.client.web_apps.get(self.resource_group, self.app)
+        return self._site
+
+    def slot_names(self):
+        """``production`` first, then the other slots by name."""
+        with arm_call("Listing the slots of %s" % self.app):
+            slots = sorted(short_name(slot.name) for slot in self.client.web_apps.list_slots(self.resource_group, self.app))
+        return [PRODUCTION] + slots
+
+    def require_slot(self, slot):
+        """Fail before any change when the slot does not exist, naming those that do."""
+        self.site()
+        if slot == PRODUCTION:
+            return
+        try:
+            with arm_call("Reading slot %s of %s" % (slot, self.app)):
+                self.client.web_apps.get_slot(self.resource_group, self.app, slot)
+        except RollbackError:
+            names = self.slot_names()
+            if slot in names:
+                raise
+            raise RollbackError(
+                "Slot '%s' does not exist on App Service app '%s'. Its slots are: %s." % (slot, self.app, ", ".join(names))
+            ) from None
+
+    def sticky_setting_names(self):
+        """App setting and connection string names that stay with their slot during a swap."""
+        with arm_call("Reading slot-specific setting names of %s" % self.app):
+            names = self.client.web_apps.list_slot_configuration_names(self.resource_group, self.app)
+        return sorted(list(names.app_setting_names or []) + list(names.connection_string_names or []))
+
+    def read_slot(self, slot, everything=False, sticky=None):
+        """What ``slot`` runs now.
+
+        Only the fingerprint's source is read unless ``everything`` is set,
+        so a swap costs the fewest calls; the info module reads everything.
+        """
+        web_apps = self.client.web_apps
+        on_slot = slot != PRODUCTION
+        with arm_call("Reading slot %s of %s" % (slot, self.app)):
+            resource = web_apps.get_slot(self.resource_group, self.app, slot) if on_slot else self.site()
+            state = SlotState(
+                slot=slot,
+                state=getattr(resource, "state", None),
+                default_host_name=getattr(resource, "default_host_name", None),
+                host_names=sorted(getattr(resource, "host_names", None) or []),
+                target_swap_slot=getattr(resource, "target_swap_slot", None),
+                last_swap=_swap_status(getattr(resource, "slot_swap_status", None)),
+                sticky_setting_names=list(sticky or []),
+            )
+            if everything or self.fingerprint == "image":
+                config = web_apps.get_configuration_slot(self.resource_group, self.app, slot) if on_slot else \
+                    web_apps.get_configuration(self.resource_group, self.app)
+                state.image = image_of(config)
+            if everything or self.fingerprint == "deployment_id":
+                deployments = web_apps.list_deployments_slot(self.resource_group, self.app, slot) if on_slot else \
+                    web_apps.list_deployments(self.resource_group, self.app)
+                state.deployment_id = _active_deployment(deployments)
+            if (everything or self.fingerprint == "app_setting") and self.fingerprint_setting:
+                settings = web_apps.list_application_settings_slot(self.resource_group, self.app, slot) if on_slot else \
+                    web_apps.list_application_settings(self.resource_group, self.app)
+                state.version_setting = (settings.properties or {}).get(self.fingerprint_setting)
+        state.fingerprint = {
+            "image": state.image,
+            "deployment_id": state.deployment_id,
+            "app_setting": state.version_setting,
+        }[self.fingerprint]
+        return state
+
+    def read_slots(self, slots, everything=False):
+        """Read several slots at once: the calls are independent, so run them side by side."""
+        self.site()  # one shared read, and the clear "app not found" error first
+        sticky = self.sticky_setting_names() if everything else None
+        with ThreadPoolExecutor(max_workers=min(4, len(slots)) or 1) as pool:
+            states = list(pool.map(lambda slot: self.read_slot(slot, everything, sticky), slots))
+        self._site = None  # later reads (after a swap) must see the new state
+        return {state.slot: state for state in states}
+
+    # ---- actions -----------------------------------------------------------
+
+    def begin_swap(self, source, target, polling_interval=2):
+        """Start swapping ``source`` into ``target``; returns the azure-core poller."""
+        body = {"targetSlot": target, "preserveVnet": True}
+        with arm_call("Starting the swap of %s into %s on %s" % (source, target, self.app)):
+            if source == PRODUCTION:
+                return self.client.web_apps.begin_swap_slot_with_production(
+                    self.resource_group, self.app, body, polling_interval=polling_interval)
+            return self.client.web_apps.begin_swap_slot(
+                self.resource_group, self.app, source, body, polling_interval=polling_interval)
+
+    def apply_preview(self, source, target):
+        """Phase one of swap with preview: ``source`` takes ``target``'s slot-specific settings."""
+        body = {"targetSlot": target, "preserveVnet": True}
+        with arm_call("Applying %s's configuration to %s on %s" % (target, source, self.app)):
+            if source == PRODUCTION:
+                self.client.web_apps.apply_slot_config_to_production(self.resource_group, self.app, body)
+            else:
+                self.client.web_apps.apply_slot_configuration_slot(self.resource_group, self.app, source, body)
+
+    def reset_preview(self, source):
+        """Cancel a pending swap with preview: ``source`` gets its own settings back."""
+        with arm_call("Resetting the swap preview of %s on %s" % (source, self.app)):
+            if source == PRODUCTION:
+                self.client.web_apps.reset_production_slot_config(self.resource_group, self.app)
+            else:
+                self.client.web_apps.reset_slot_configuration_slot(self.resource_group, self.app, source)
+
+    def restart(self, slot):
+        with arm_call("Restarting slot %s of %s" % (slot, self.app)):
+            if slot == PRODUCTION:
+                self.client.web_apps.restart(self.resource_group, self.app)
+            else:
+                self.client.web_apps.restart_slot(self.resource_group, self.app, slot)
+
+
+def _swap_status(status):
+    if status is None:
+        return None
+    timestamp = getattr(status, "timestamp_utc", None)
+    return {
+        "source_slot": getattr(status, "source_slot_name", None),
+        "destination_slot": getattr(status, "destination_slot_name", None),
+        "timestamp": timestamp.isoformat() if hasattr(timestamp, "isoformat") else timestamp,
+    }
+
+
+def _active_deployment(deployments):
+    """The id of the active deployment, or of the newest one when none is marked active."""
+    newest = None
+    for deployment in deployments:
+        if getattr(deployment, "active", False):
+            return short_name(deployment.name)
+        started = getattr(deployment, "start_time", None)
+        if newest is None or (started and (newest[0] is None or started > newest[0])):
+            newest = (started, short_name(deployment.name))
+    return newest[1] if newest else None

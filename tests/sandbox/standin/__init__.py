@@ -1,0 +1,1 @@
+"""Local Azure stand-in for the sre.rollback collection (see ../README.md)."""

@@ -1,0 +1,89 @@
+"""App Service (Microsoft.Web/sites) provider of the sandbox.
+
+A provider is a class with:
+  name                    its section in the seed and in /_sandbox/state
+  __init__(sandbox, arm, operations, faults)   build state from the seed, register routes
+  snapshot() -> dict      its part of GET /_sandbox/state
+  env() -> dict           extra variables for env.sh (may be empty)
+  stop()                  release listeners
+and is listed in server.PROVIDERS. Key Vault, storage, Kubernetes stand-ins
+follow the same shape.
+"""
+
+from ..web import BadJson, Response
+from .dataplane import DataPlane
+from .model import AppServiceState
+from .routes import AppServiceRoutes
+from .views import slot_id
+
+
+class AppServiceProvider:
+    name = "appservice"
+
+    def __init__(self, sandbox, arm, operations, faults):
+        self.sandbox = sandbox
+        self.arm = arm
+        self.operations = operations
+        self.faults = faults
+        self.state = AppServiceState(sandbox.seed_section(self.name))
+        self.dataplane = DataPlane(sandbox, self)
+        self.dataplane.ensure_hosts()
+        AppServiceRoutes(self).register()
+        sandbox.admin.add("PUT", r"/_sandbox/builds", self._put_builds)
+        sandbox.admin.add("GET", r"/_sandbox/builds", self._get_builds)
+        sandbox.on_reset(self._reset)
+
+    def _reset(self):
+        self.state = AppServiceState(self.sandbox.seed_section(self.name))
+        self.dataplane.ensure_hosts()
+
+    # -- admin -------------------------------------------------------------------------
+    def _get_builds(self, request):
+        with self.sandbox.lock:
+            return Response.json(self.state.builds.entries)
+
+    def _put_builds(self, request):
+        try:
+            entries = request.json()
+        except BadJson as err:
+            return Response.json({"error": f"invalid JSON: {err}"}, 400)
+        if not isinstance(entries, dict) or not all(isinstance(v, dict) for v in entries.values()):
+            return Response.json({"error": 'expected {"<image>": {"healthy": bool, "version": str, '
+                                           '"latency_ms": int}}'}, 400)
+        with self.sandbox.lock:
+            self.state.builds.merge(entries)
+            return Response.json(self.state.builds.entries)
+
+    def snapshot(self):
+        sites = []
+        for site in self.state.sites.values():
+            slots = {}
+            for slot in site.slots.values():
+                build = self.state.builds.describe(slot.image)
+                slots[slot.name] = {
+                    "id": slot_id(self.arm, slot),
+                    "host": slot.host,
+                    "url": f"https://{slot.host}",
+                    "linux_fx_version": slot.site_config.get("linuxFxVersion"),
+                    "build": build,
+                    "app_settings": dict(slot.app_settings),
+                    "connection_strings": {k: dict(v) for k, v in slot.connection_strings.items()},
+                    "deployments": [dict(d) for d in slot.deployments],
+                    "target_swap_slot": slot.target_swap_slot,
+                    "slot_swap_status": slot.slot_swap_status,
+                    "last_restart": slot.last_restart.isoformat() if slot.last_restart else None,
+                }
+            sites.append({
+                "resource_group": site.resource_group,
+                "name": site.name,
+                "slot_config_names": {k: list(v) for k, v in site.slot_config_names.items()},
+                "swap_in_progress": list(site.swap_in_progress) if site.swap_in_progress else None,
+                "slots": slots,
+            })
+        return {"sites": sites, "builds": dict(self.state.builds.entries)}
+
+    def env(self):
+        return {}
+
+    def stop(self):
+        self.dataplane.stop()

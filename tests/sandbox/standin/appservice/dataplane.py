@@ -1,0 +1,68 @@
+"""The apps themselves: one HTTPS listener per site slot.
+
+Real App Service gives every slot its own host name (app.azurewebsites.net,
+app-staging.azurewebsites.net). Here every slot gets its own port on
+127.0.0.1, and ARM reports `127.0.0.1:PORT` as its host name, so the template
+`https://{defaultHostName}{path}` works unchanged against both.
+
+A host name belongs to the slot, not to its content: after a swap the same
+port answers with whatever build was swapped in.
+"""
+
+import time
+
+from ..web import HttpsServer, Response
+
+
+class DataPlane:
+    def __init__(self, sandbox, provider):
+        self.sandbox = sandbox
+        self.provider = provider
+        # (rg, site, slot) lower-cased -> HttpsServer. Kept across /_sandbox/reset so
+        # host names stay stable for the life of the process.
+        self._servers = {}
+
+    def ensure_hosts(self):
+        """Start a listener for every slot that has none yet; set each slot's port."""
+        for site, slot in self.provider.state.all_slots():
+            key = (site.resource_group.lower(), site.name.lower(), slot.name.lower())
+            if key not in self._servers:
+                server = HttpsServer(self.sandbox.ssl_context, self._dispatcher(key),
+                                     name=f"app:{site.name}/{slot.name}")
+                self._servers[key] = server.start()
+            slot.host = f"127.0.0.1:{self._servers[key].port}"
+
+    def ports(self):
+        return {"/".join(key): server.port for key, server in self._servers.items()}
+
+    def stop(self):
+        for server in self._servers.values():
+            server.stop()
+
+    def _dispatcher(self, key):
+        def dispatch(request):
+            with self.sandbox.lock:
+                site = self.provider.state.site(key[0], key[1])
+                slot = site.slot(key[2]) if site else None
+                if slot is None:
+                    return Response.text("404 Web Site not found.\n", 404)
+                build = self.provider.state.builds.describe(slot.image)
+                names = {"site": site.name, "slot": slot.name}
+            # Sleep outside the lock: a slow app must not stall ARM.
+            if build["latency_ms"]:
+                time.sleep(build["latency_ms"] / 1000.0)
+            return self._serve(request, build, names)
+        return dispatch
+
+    @staticmethod
+    def _serve(request, build, names):
+        if request.method not in ("GET", "HEAD"):
+            return Response.text("405 Method Not Allowed\n", 405, {"Allow": "GET, HEAD"})
+        if request.path == "/health":
+            health = "healthy" if build["healthy"] else "unhealthy"
+            body = {"status": health, "health": health, "version": build["version"],
+                    "image": build["image"], **names}
+            return Response.json(body, 200 if build["healthy"] else 503)
+        if request.path == "/":
+            return Response.text(f"{names['site']} ({names['slot']}) running version {build['version']}\n")
+        return Response.text("404 Not Found\n", 404)
