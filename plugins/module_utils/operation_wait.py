@@ -46,5 +46,4 @@ def wait_for_operation(poller, timeout_s, what):
             )
         poller.wait(min(PROGRESS_EVERY_S, remaining))
     poller.result()  # raises the operation's failure, if it failed
-    progress.append({"elapsed_s": round(time.monotonic() - started, 2), "status": poller.status()})
     return progress

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Control the local Azure stand-in ("sandbox").
 
   sandboxctl.py start  [--state-dir DIR] [--port N]   start in the background, write DIR/env.sh

@@ -93,7 +93,7 @@ class Arm:
             msg = "The authentication failed because of missing 'Authorization' header."
             raise ArmError(401, "AuthenticationFailed", f"Authentication failed. {msg}",
                            {"WWW-Authenticate": challenge.format(msg)})
-        scheme, _, token = header.partition(" ")
+        scheme, _space, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
             msg = "The 'Authorization' header is not in the 'Bearer <token>' format."
             raise ArmError(401, "InvalidAuthenticationToken", msg,

@@ -122,4 +122,3 @@ def error_response_for_lro(fault):
         fault.code or "SlotSwapFailed",
         fault.message or "Injected sandbox fault: the operation failed; nothing was changed.",
     )
-

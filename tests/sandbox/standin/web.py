@@ -97,6 +97,7 @@ def _make_handler(dispatch, port_ref):
     class Handler(BaseHTTPRequestHandler):
         # HTTP/1.1 keep-alive like real endpoints; every response carries Content-Length.
         protocol_version = "HTTP/1.1"
+
         def version_string(self):
             return "sre-rollback-sandbox"
 
@@ -182,4 +183,3 @@ class _TlsListener:
 
     def __getattr__(self, name):
         return getattr(self._sock, name)
-

@@ -26,7 +26,7 @@ SITE = "fundrbolt-sandbox-api"
 def sandboxctl(*args, state_dir, check=True):
     env = {k: v for k, v in os.environ.items() if k not in ("SRE_SANDBOX_DIR", "SRE_SANDBOX_PORT")}
     proc = subprocess.run([sys.executable, SANDBOXCTL, *args, "--state-dir", str(state_dir)],
-                          capture_output=True, text=True, env=env, timeout=60)
+                          capture_output=True, text=True, env=env, timeout=60, check=False)
     if check and proc.returncode != 0:
         raise AssertionError(f"sandboxctl {' '.join(args)} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
     return proc

@@ -130,7 +130,21 @@ def test_swap_is_atomic_for_data_plane_readers(sbx, client):
     finally:
         stop.set()
         watcher.join()
-    assert {s for s, _ in seen} == {200}
-    versions = [v for _, v in seen]
+    assert {status for status, _version in seen} == {200}
+    versions = [version for _status, version in seen]
     assert versions[0] == "1.4.2" and versions[-1] == "1.4.1"
     assert versions == sorted(versions, reverse=True)  # one switch, no flapping
+
+
+def test_build_that_breaks_on_production_settings_fails_only_after_the_swap(sbx, client):
+    # 1.6.0 is healthy in staging but unhealthy with production's sticky SLOT_NAME,
+    # the case a staging health check cannot catch and an automatic swap-back must.
+    client.web_apps.update_configuration_slot(
+        RG, SITE, "staging", {"properties": {"linuxFxVersion": "DOCKER|registry.sandbox.local/fundrbolt-api:1.6.0"}})
+    staging_host = client.web_apps.get_slot(RG, SITE, "staging").default_host_name
+    production_host = client.web_apps.get(RG, SITE).default_host_name
+    assert sbx.health(staging_host)[0] == 200
+    client.web_apps.begin_swap_slot_with_production(RG, SITE, entity("staging"), polling_interval=0.2).result()
+    status, body = sbx.health(production_host)
+    assert (status, body["version"]) == (503, "1.6.0")
+    assert sbx.health(staging_host)[0] == 200

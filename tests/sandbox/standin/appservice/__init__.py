@@ -59,7 +59,7 @@ class AppServiceProvider:
         for site in self.state.sites.values():
             slots = {}
             for slot in site.slots.values():
-                build = self.state.builds.describe(slot.image)
+                build = self.state.builds.describe(slot.image, slot.app_settings)
                 slots[slot.name] = {
                     "id": slot_id(self.arm, slot),
                     "host": slot.host,

@@ -46,7 +46,7 @@ class DataPlane:
                 slot = site.slot(key[2]) if site else None
                 if slot is None:
                     return Response.text("404 Web Site not found.\n", 404)
-                build = self.provider.state.builds.describe(slot.image)
+                build = self.provider.state.builds.describe(slot.image, slot.app_settings)
                 names = {"site": site.name, "slot": slot.name}
             # Sleep outside the lock: a slow app must not stall ARM.
             if build["latency_ms"]:

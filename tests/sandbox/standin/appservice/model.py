@@ -59,16 +59,25 @@ class Builds:
     def merge(self, entries):
         for image, entry in entries.items():
             current = self.entries.setdefault(image, {})
-            current.update({k: v for k, v in entry.items() if k in ("healthy", "version", "latency_ms")})
+            current.update({k: v for k, v in entry.items()
+                            if k in ("healthy", "version", "latency_ms", "unhealthy_with_settings")})
 
-    def describe(self, image):
-        """Behaviour of `image`; unknown images are healthy and report their tag as version."""
+    def describe(self, image, app_settings=None):
+        """Behaviour of `image`; unknown images are healthy and report their tag as version.
+
+        `unhealthy_with_settings` models the build that passes in staging and
+        breaks on production's configuration (a slot-specific setting such as
+        the production database): it is unhealthy in any slot whose app
+        settings carry all of those values.
+        """
         entry = self.entries.get(image, {})
+        breaks_on = entry.get("unhealthy_with_settings") or {}
+        broken_here = bool(breaks_on) and all((app_settings or {}).get(k) == v for k, v in breaks_on.items())
         name = image.rsplit("/", 1)[-1]
         tag = name.split(":", 1)[1] if ":" in name else (image or "latest")
         return {
             "image": image,
-            "healthy": bool(entry.get("healthy", True)),
+            "healthy": bool(entry.get("healthy", True)) and not broken_here,
             "version": str(entry.get("version") or tag),
             "latency_ms": int(entry.get("latency_ms", 0)),
         }
@@ -223,7 +232,7 @@ class AppServiceState:
         return self.sites.get((resource_group.lower(), name.lower()))
 
     def sites_in(self, resource_group):
-        return [s for (rg, _), s in self.sites.items() if rg == resource_group.lower()]
+        return [s for (rg, _site), s in self.sites.items() if rg == resource_group.lower()]
 
     def all_slots(self):
         for site in self.sites.values():

@@ -81,7 +81,7 @@ def site_resource(arm, slot):
 
 def config_resource(arm, slot, name, properties):
     """A Microsoft.Web/sites/config child (config/web, appsettings, connectionstrings...)."""
-    site_name, _ = _names(slot)
+    site_name, _slot_name = _names(slot)
     return {
         "id": f"{slot_id(arm, slot)}/config/{name}",
         "name": name if name != "web" else site_name,
