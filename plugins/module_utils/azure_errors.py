@@ -52,13 +52,34 @@ def arm_call(what, not_found=None, **details):
     except ClientAuthenticationError as error:
         raise authentication_failure(error) from error
     except ResourceNotFoundError as error:
+        # A missing subscription or resource group also answers 404; saying "app not found"
+        # then would send the on-call looking for the wrong thing.
+        code = arm_error_code(error)
+        if code == "SubscriptionNotFound":
+            raise RollbackError(
+                "%s failed: %s Check subscription_id (or AZURE_SUBSCRIPTION_ID) and that the identity has access "
+                "to that subscription." % (what, arm_error_message(error)),
+                **details
+            ) from error
+        if code == "ResourceGroupNotFound":
+            raise RollbackError(
+                "%s failed: %s Check resource_group." % (what, arm_error_message(error)), **details
+            ) from error
         raise RollbackError(not_found or "%s: not found (%s)" % (what, arm_error_message(error)), **details) from error
     except HttpResponseError as error:
         raise RollbackError(
             "%s failed: HTTP %s %s: %s" % (what, error.status_code, arm_error_code(error), arm_error_message(error)),
             **details
         ) from error
-    except (ServiceRequestError, ServiceResponseError) as error:
+    except ServiceResponseError as error:
+        # The request went out but no answer came back in time (or the connection dropped):
+        # Azure may be slow rather than unreachable, and a POST may have been acted on.
+        raise RollbackError(
+            "%s failed: Azure Resource Manager did not answer (%s). Retry, or raise api_timeout if "
+            "the service is slow; check the current state before repeating a change." % (what, str(error).splitlines()[0]),
+            **details
+        ) from error
+    except ServiceRequestError as error:
         raise RollbackError(
             "%s failed: cannot reach Azure Resource Manager (%s). Check arm_endpoint, the network and the CA "
             "bundle (REQUESTS_CA_BUNDLE)." % (what, str(error).splitlines()[0]),

@@ -219,6 +219,15 @@ class AppServiceSlots:
             else:
                 self.client.web_apps.reset_slot_configuration_slot(self.resource_group, self.app, source)
 
+    def set_image(self, slot, image):
+        """Point ``slot`` at a container image (``linuxFxVersion``), as ``az webapp config container set`` does."""
+        body = {"properties": {"linuxFxVersion": "DOCKER|" + image}}
+        with arm_call("Setting the container image of slot %s of %s" % (slot, self.app)):
+            if slot == PRODUCTION:
+                self.client.web_apps.update_configuration(self.resource_group, self.app, body)
+            else:
+                self.client.web_apps.update_configuration_slot(self.resource_group, self.app, slot, body)
+
     def restart(self, slot):
         with arm_call("Restarting slot %s of %s" % (slot, self.app)):
             if slot == PRODUCTION:
