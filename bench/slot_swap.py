@@ -250,8 +250,10 @@ class Playbooks:
             """ % (RESOURCE_GROUP, APP, SOURCE_SLOT)), "    "))
         # azure_rm_webappslot reads AZURE_SECRET/AZURE_TENANT, not our names, so say it explicitly.
         # The cloud comes from sre_bench_cloud (see write_cloud_shim), enabled for this task only.
-        cloud = json.dumps({"arm": sandbox.arm, "authority": sandbox.authority})
-        stub = "\n    SRE_BENCH_STUB_RESOURCE_GROUP: '%s'" % json.dumps(stub_resource_group) if stub_resource_group else ""
+        # Set on the task, so only the module's process sees them (JSON is valid YAML flow style).
+        environment = {"SRE_BENCH_AZURE_CLOUD": json.dumps({"arm": sandbox.arm, "authority": sandbox.authority})}
+        if stub_resource_group:
+            environment["SRE_BENCH_STUB_RESOURCE_GROUP"] = json.dumps(stub_resource_group)
         self._write("az", play + textwrap.indent(textwrap.dedent("""\
                 - azure.azcollection.azure_rm_webappslot:
                     resource_group: %s
@@ -265,10 +267,9 @@ class Playbooks:
                     secret: %s
                     cloud_environment: SreSandbox
                     disable_instance_discovery: true
-                  environment:
-                    SRE_BENCH_AZURE_CLOUD: '%s'%s
+                  environment: %s
             """ % (RESOURCE_GROUP, APP, SOURCE_SLOT, sandbox.subscription, sandbox.tenant,
-                   sandbox.client_id, sandbox.secret, cloud, stub)), "    "))
+                   sandbox.client_id, sandbox.secret, json.dumps(environment))), "    "))
 
     def _write(self, name, text):
         (self.dir / (name + ".yml")).write_text("---\n" + text)
