@@ -15,7 +15,7 @@ export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 export PATH := $(BIN):$(PATH)
 export SRE_SANDBOX_DIR ?= $(ROOT)/.sandbox
 
-.PHONY: help install demo test sanity units sandbox-tests integration molecule lint build \
+.PHONY: help install demo test sanity units sandbox-tests integration molecule lint build build-check \
         sandbox-start sandbox-stop bench clean
 
 help:
@@ -52,6 +52,7 @@ test: install
 	$(MAKE) --no-print-directory sandbox-tests
 	$(MAKE) --no-print-directory integration
 	$(MAKE) --no-print-directory molecule
+	$(MAKE) --no-print-directory build-check
 	@echo "== all tests passed"
 
 # ansible-test needs an ansible_collections/sre/rollback path and, offline,
@@ -87,6 +88,10 @@ lint: install
 
 build: install
 	ansible-galaxy collection build --force --output-path .cache/dist
+
+build-check: install
+	@echo "== the built collection installs and works on its own"
+	tools/with_sandbox.sh tools/check_build.sh
 
 bench: install
 	tools/with_sandbox.sh $(PY) bench/slot_swap.py
