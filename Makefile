@@ -47,6 +47,7 @@ sandbox-stop:
 	test ! -x $(PY) || $(PY) tests/sandbox/sandboxctl.py stop
 
 test: install
+	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory sanity
 	$(MAKE) --no-print-directory units
 	$(MAKE) --no-print-directory sandbox-tests
@@ -83,7 +84,7 @@ molecule: install
 	tools/with_sandbox.sh bash -c 'cd roles/app_service_rollback && molecule test --all'
 
 lint: install
-	$(PY) -m pip install --quiet ansible-lint
+	@echo "== ansible-lint (production profile)"
 	ansible-lint --profile production roles playbooks
 
 build: install
