@@ -60,6 +60,9 @@ class Arm:
         self.resource_groups = {}
         self.load_seed()
         sandbox.on_reset(self.load_seed)
+        # Tools look a resource group up for its location before they act
+        # (azure.azcollection does, through ResourceManagementClient).
+        self.arm_route("GET", RG_PREFIX, self._get_resource_group)
 
     def load_seed(self):
         self.resource_groups = {
@@ -78,6 +81,17 @@ class Arm:
             raise ArmError(404, "ResourceGroupNotFound",
                            f"Resource group '{params['resource_group']}' could not be found.")
         return rg
+
+    def _get_resource_group(self, request):
+        rg = self.resource_group(request.params)
+        return Response.json({
+            "id": self.rg_id(rg),
+            "name": rg["name"],
+            "type": "Microsoft.Resources/resourceGroups",
+            "location": rg["location"],
+            "tags": {},
+            "properties": {"provisioningState": "Succeeded"},
+        })
 
     def rg_id(self, rg):
         return f"/subscriptions/{self.sandbox.subscription_id}/resourceGroups/{rg['name']}"

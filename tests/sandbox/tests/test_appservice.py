@@ -1,6 +1,7 @@
 """App Service reads and writes through azure-mgmt-web's WebAppsOperations."""
 
 import pytest
+import requests
 from azure.core.exceptions import ResourceNotFoundError
 from azure.mgmt.web.models import Deployment, SiteConfigResource, SlotConfigNamesResource, StringDictionary
 from sandbox_session import RG, SITE
@@ -87,3 +88,21 @@ def test_restart(sbx, client):
     client.web_apps.restart_slot(RG, SITE, "staging")
     slots = next(s for s in sbx.state()["sites"] if s["name"] == SITE)["slots"]
     assert slots["production"]["last_restart"] and slots["staging"]["last_restart"]
+
+
+def test_resource_group_lookup_answers_like_arm(sbx):
+    # ResourceManagementClient.resource_groups.get, as azure.azcollection calls it (lower-case path).
+    token = sbx.credential().get_token(sbx.arm + "/.default").token
+    response = requests.get(
+        f"{sbx.arm}/subscriptions/{sbx.env['AZURE_SUBSCRIPTION_ID']}/resourcegroups/{RG}",
+        params={"api-version": "2022-09-01"}, headers={"Authorization": f"Bearer {token}"},
+        verify=sbx.env["REQUESTS_CA_BUNDLE"], timeout=10)
+    assert response.status_code == 200
+    assert response.json()["location"] == "westeurope"
+    assert response.json()["properties"]["provisioningState"] == "Succeeded"
+    missing = requests.get(
+        f"{sbx.arm}/subscriptions/{sbx.env['AZURE_SUBSCRIPTION_ID']}/resourcegroups/rg-nope",
+        params={"api-version": "2022-09-01"}, headers={"Authorization": f"Bearer {token}"},
+        verify=sbx.env["REQUESTS_CA_BUNDLE"], timeout=10)
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "ResourceGroupNotFound"
