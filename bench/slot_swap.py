@@ -187,25 +187,6 @@ class SdkInProcess:
         self.credential_class = namespace["ClientSecretCredential"]
         self.client_class = namespace["WebSiteManagementClient"]
 
-    def resource_group_gap(self, sandbox):
-        """None when the sandbox serves GET .../resourcegroups/{rg}, else what to stub it with.
-
-        azure_rm_webappslot starts with that call (azure-mgmt-resource, api-version
-        2022-09-01) to learn the location; tests/sandbox/README.md lists resource
-        groups as not modelled.
-        """
-        from azure.core.rest import HttpRequest  # pylint: disable=import-outside-toplevel
-        credential = self.credential_class(sandbox.tenant, sandbox.client_id, sandbox.secret,
-                                           authority=sandbox.authority, disable_instance_discovery=True)
-        client = self.client_class(credential, sandbox.subscription, base_url=sandbox.arm,
-                                   credential_scopes=[sandbox.arm + "/.default"])
-        url = "%s/subscriptions/%s/resourcegroups/%s?api-version=2022-09-01" % (sandbox.arm, sandbox.subscription,
-                                                                                RESOURCE_GROUP)
-        if client.send_request(HttpRequest("GET", url)).status_code == 200:
-            return None
-        location = client.web_apps.get(RESOURCE_GROUP, APP).location
-        return {"subscription": sandbox.subscription, "location": location}
-
     def swap(self, sandbox):
         started = time.perf_counter()
         credential = self.credential_class(sandbox.tenant, sandbox.client_id, sandbox.secret,
@@ -228,7 +209,7 @@ def sdk_fresh_process():
 class Playbooks:
     """Writes the playbooks and inventories once and runs them, timing the whole process."""
 
-    def __init__(self, workdir, sandbox, az_python=None, stub_resource_group=None):
+    def __init__(self, workdir, sandbox, az_python=None):
         self.dir = Path(workdir)
         self.tree = self.dir / "tree"
         self.sandbox = sandbox
@@ -252,8 +233,6 @@ class Playbooks:
         # The cloud comes from sre_bench_cloud (see write_cloud_shim), enabled for this task only.
         # Set on the task, so only the module's process sees them (JSON is valid YAML flow style).
         environment = {"SRE_BENCH_AZURE_CLOUD": json.dumps({"arm": sandbox.arm, "authority": sandbox.authority})}
-        if stub_resource_group:
-            environment["SRE_BENCH_STUB_RESOURCE_GROUP"] = json.dumps(stub_resource_group)
         self._write("az", play + textwrap.indent(textwrap.dedent("""\
                 - azure.azcollection.azure_rm_webappslot:
                     resource_group: %s
@@ -337,22 +316,6 @@ CLOUD_SHIM = textwrap.dedent('''\
         )
         _cloud.SRE_SANDBOX = SRE_SANDBOX  # azcollection finds clouds with inspect.getmembers(cloud)
         _cloud.KNOWN_CLOUDS.append(SRE_SANDBOX)
-
-    _group = os.environ.get("SRE_BENCH_STUB_RESOURCE_GROUP")
-    if _group:
-        # Only while the sandbox does not serve GET .../resourcegroups/{rg}: azure_rm_webappslot
-        # reads the group for its location and nothing else.  Answered here without a request.
-        import types
-        from azure.mgmt.resource.resources import ResourceManagementClient as _Client
-
-        _group = json.loads(_group)
-
-        class _StubGroups:
-            def get(self, name, **_kwargs):
-                return types.SimpleNamespace(name=name, location=_group["location"], tags={},
-                                             id="/subscriptions/%s/resourceGroups/%s" % (_group["subscription"], name))
-
-        _Client.resource_groups = property(lambda self: _StubGroups())
 ''')
 
 
@@ -584,15 +547,8 @@ class Bench:
                 self.not_measured["az"] = "could not build %s: %s" % (BENCH_VENV, error)
 
         sdk = SdkInProcess()
-        stub = sdk.resource_group_gap(self.sandbox) if az_python else None
-        if stub:
-            self.notes.append(
-                "The sandbox does not serve GET /subscriptions/{sub}/resourcegroups/{rg} (api-version 2022-09-01), "
-                "azure_rm_webappslot's first call; it was answered in-process (location %s), so "
-                "azure_rm_webappslot's times lack one ARM round trip and its API call count is one short."
-                % stub["location"])
         with tempfile.TemporaryDirectory(prefix="sre-bench-") as workdir:
-            playbooks = Playbooks(workdir, self.sandbox, az_python, stub)
+            playbooks = Playbooks(workdir, self.sandbox, az_python)
             if az_bin:
                 try:  # one try before the timed runs: fail fast with the reason, keep the others going
                     self.run_az(playbooks, az_bin)
