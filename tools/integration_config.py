@@ -25,6 +25,8 @@ def main():
             "authority_host": env["AZURE_AUTHORITY_HOST"],
             "ca_bundle": env["REQUESTS_CA_BUNDLE"],
             "admin_url": env["SRE_SANDBOX_URL"],
+            # Every variable the sandbox exports (each provider adds its own endpoints).
+            "env": env,
         }
     }
     json.dump(config, sys.stdout, indent=2)  # JSON is YAML
