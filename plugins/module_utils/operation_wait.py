@@ -46,4 +46,9 @@ def wait_for_operation(poller, timeout_s, what):
             )
         poller.wait(min(PROGRESS_EVERY_S, remaining))
     poller.result()  # raises the operation's failure, if it failed
+    # The status read in the loop can predate the end (the poller finished
+    # between status() and done()): record the final one, once.
+    final = poller.status()
+    if final != last_status:
+        progress.append({"elapsed_s": round(time.monotonic() - started, 2), "status": final})
     return progress
