@@ -270,7 +270,7 @@ class Playbooks:
             command += ["-e", "%s=%s" % (key, value)]
         start_epoch = time.time()
         started = time.perf_counter()
-        proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+        proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
         wall = time.perf_counter() - started
         result = json.loads(result_file.read_text()) if result_file.exists() else {}
         if proc.returncode != 0:
@@ -349,7 +349,7 @@ def azcollection_dir(python):
 def versions(python, names):
     code = ("import importlib.metadata as m, json, sys\n"
             "print(json.dumps({n: (m.version(n) if n != 'python' else sys.version.split()[0]) for n in sys.argv[1:]}))")
-    out = subprocess.run([str(python), "-c", code] + names, capture_output=True, text=True)
+    out = subprocess.run([str(python), "-c", code] + names, capture_output=True, text=True, check=False)
     return json.loads(out.stdout) if out.returncode == 0 else {}
 
 
@@ -377,7 +377,7 @@ IMPORT_PROBE = textwrap.dedent("""
 def measure_imports(samples):
     """Import cost of what the module loads, in load order, each step on top of the previous."""
     runs = []
-    for _ in range(samples):
+    for _sample in range(samples):
         out = subprocess.run([sys.executable, "-c", IMPORT_PROBE, str(ROOT / ".cache" / "collections")],
                              check=True, capture_output=True, text=True).stdout
         runs.append(json.loads(out))
@@ -388,7 +388,7 @@ def heaviest_imports(top=8):
     """`python -X importtime` of the SDK imports, self time summed per package: where the import time goes."""
     proc = subprocess.run([sys.executable, "-X", "importtime", "-c",
                            "import azure.identity; from azure.mgmt.web import WebSiteManagementClient"],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, check=False)
     per_package = {}
     for line in proc.stderr.splitlines():
         match = re.match(r"import time:\s+(\d+) \|\s+\d+ \|\s*(\S+)", line)
@@ -404,7 +404,7 @@ def heaviest_imports(top=8):
 
 def interpreter_start(samples):
     times = []
-    for _ in range(samples):
+    for _sample in range(samples):
         started = time.perf_counter()
         subprocess.run([sys.executable, "-c", "pass"], check=True)
         times.append(time.perf_counter() - started)
@@ -508,10 +508,10 @@ class Bench:
     def az_twice(self, playbooks, az_bin):
         runs = []
         for attempt in (1, 2):
-            before, _staging, _ = self.sandbox.images()
+            before, _staging, _production_host = self.sandbox.images()
             _wall, result, _start = playbooks.run("az", az_bin, "az.ini")
             self.sandbox.wait_idle()
-            after, _staging, _ = self.sandbox.images()
+            after, _staging, _production_host = self.sandbox.images()
             runs.append({"run": attempt, "changed": result.get("changed"),
                          "production_before": before, "production_after": after})
         return runs
@@ -521,10 +521,10 @@ class Bench:
         _production, staging = self.expected_next()
         expected = staging.rsplit(":", 1)[1]
         for attempt in (1, 2):
-            before, _staging, _ = self.sandbox.images()
+            before, _staging, _production_host = self.sandbox.images()
             _wall, result, _start = playbooks.run("ours", ROOT / ".venv" / "bin", "ours.ini",
                                                   {"expected_build": expected})
-            after, _staging, _ = self.sandbox.images()
+            after, _staging, _production_host = self.sandbox.images()
             runs.append({"run": attempt, "changed": result.get("changed"), "swapped": result.get("swapped"),
                          "production_before": before, "production_after": after})
         return runs
@@ -656,7 +656,7 @@ class Bench:
             not_measured=self.not_measured,
             notes=self.notes,
             samples=self.samples,
-            api_calls={key: [{k: v for k, v in c.items()} for c in calls] for key, calls in self.calls.items()},
+            api_calls={key: [dict(c.items()) for c in calls] for key, calls in self.calls.items()},
             details=self.extra,
         )
 
@@ -773,7 +773,7 @@ def print_report(report):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--runs", type=int, default=7, help="repetitions per contender (default 7)")
     parser.add_argument("--swap-duration", type=float, default=DEFAULT_SWAP_DURATION_S,
                         help="sandbox swap_duration_s (default %(default)s)")
