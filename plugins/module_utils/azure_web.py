@@ -124,11 +124,14 @@ class AppServiceSlots:
     def require_slot(self, slot):
         """Fail before any change when the slot does not exist, naming those that do."""
         self.site()
-        if slot == PRODUCTION:
-            return
+        if slot != PRODUCTION:
+            self._get_slot(slot)
+
+    def _get_slot(self, slot):
+        """GET one slot; a 404 becomes an error that lists the slots the app has."""
         try:
             with arm_call("Reading slot %s of %s" % (slot, self.app)):
-                self.client.web_apps.get_slot(self.resource_group, self.app, slot)
+                return self.client.web_apps.get_slot(self.resource_group, self.app, slot)
         except RollbackError:
             names = self.slot_names()
             if slot in names:
@@ -151,8 +154,8 @@ class AppServiceSlots:
         """
         web_apps = self.client.web_apps
         on_slot = slot != PRODUCTION
+        resource = self._get_slot(slot) if on_slot else self.site()
         with arm_call("Reading slot %s of %s" % (slot, self.app)):
-            resource = web_apps.get_slot(self.resource_group, self.app, slot) if on_slot else self.site()
             state = SlotState(
                 slot=slot,
                 state=getattr(resource, "state", None),

@@ -16,8 +16,7 @@ def ensure_image(slots, slot, image, restart=False, check_mode=False):
     """
     if not image or any(ch.isspace() for ch in image) or "|" in image:
         raise RollbackError("image must be a container image reference such as myacr.azurecr.io/api:1.4.2, not %r." % image)
-    slots.require_slot(slot)
-    before = slots.read_slot(slot)
+    before = slots.read_slot(slot)  # fails clearly, listing the slots, when it does not exist
     result = dict(before=dict(image=before.image), after=dict(image=image), slot=slot, restarted=False,
                   diff=dict(before="image: %s\n" % before.image, after="image: %s\n" % image))
     if before.image == image:

@@ -178,13 +178,9 @@ def main():
             fingerprint=params["fingerprint"],
             fingerprint_setting=params["fingerprint_setting"],
         )
-        names = params["slots"]
-        if names:
-            for name in names:
-                app.require_slot(name)
-        else:
-            app.site()
-            names = app.slot_names()
+        app.site()  # "app not found" first, before anything else is asked of it
+        # read_slots fails clearly (listing the existing slots) on a slot that does not exist.
+        names = params["slots"] or app.slot_names()
         states = app.read_slots(names, everything=True)
         return False, dict(slots={name: states[name].to_dict() for name in names}, slot_names=names)
 

@@ -51,6 +51,8 @@ class InMemoryApp:
         return self.sticky
 
     def read_slots(self, slots, everything=False):
+        for slot in slots:
+            self.require_slot(slot)
         return {name: copy.deepcopy(self.states[name]) for name in slots}
 
     def begin_swap(self, source, target, polling_interval=2):
