@@ -81,7 +81,7 @@ integration: install
 
 molecule: install
 	@echo "== molecule"
-	tools/with_sandbox.sh bash -c 'cd roles/app_service_rollback && molecule test --all'
+	tools/with_sandbox.sh bash -c 'cd roles/app_service_rollback && molecule reset && molecule test --all'
 
 lint: install
 	@echo "== ansible-lint (production profile)"
