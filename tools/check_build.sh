@@ -34,6 +34,8 @@ cat > "$work/check.yml" <<'PLAY'
       authority_host: "{{ lookup('env', 'AZURE_AUTHORITY_HOST') }}"
   roles:
     - role: sre.rollback.app_service_rollback
+      vars:
+        app_service_rollback_to_build: "1.4.1"
 PLAY
 curl -sf --cacert "$REQUESTS_CA_BUNDLE" -X POST "$SRE_SANDBOX_URL/reset" >/dev/null
 "$bin/ansible-doc" sre.rollback.webapp_slot_swap >/dev/null
