@@ -74,6 +74,10 @@ class Sandbox:
         self.base_url = None  # https://127.0.0.1:PORT, known once the main port is bound
         self.calls = []
         self.providers = []
+        # Named callbacks one stand-in offers another (e.g. "static_site_deploy", which the
+        # GitHub stand-in calls when a deploy workflow run succeeds). Look up with .get():
+        # a provider may be absent.
+        self.hooks = {}
         # Parts that must go back to seed state on /_sandbox/reset register here.
         self._reset_hooks = []
 

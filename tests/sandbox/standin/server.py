@@ -22,14 +22,17 @@ from . import tls
 from .admin import Admin
 from .appservice import AppServiceProvider
 from .arm import Arm, ArmError, arm_error_response, request_headers
+from .bluegreen import BlueGreenProvider
 from .core import Sandbox, load_seed
 from .faults import Faults
+from .github import GitHubProvider
 from .identity import Identity
 from .operations import Operations
+from .staticsites import StaticSitesProvider
 from .web import DropConnection, HttpsServer, Response
 
 # Add a stand-in for another Azure service by appending its provider class here.
-PROVIDERS = [AppServiceProvider]
+PROVIDERS = [AppServiceProvider, BlueGreenProvider, StaticSitesProvider, GitHubProvider]
 
 RUNTIME_FILES = ("runtime.json", "env.sh", "env.json")
 
