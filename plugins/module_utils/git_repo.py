@@ -93,6 +93,10 @@ class GitCommandError(RollbackError):
         self.stderr = stderr
 
 
+# A name that can be a tag (and not a sha, a range or an option).
+TAG_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*")
+
+
 class GitRepo:
     """One git repository (a clone with a working tree, or a worktree of it)."""
 
@@ -411,6 +415,13 @@ class GitRevert:
     # ----------------------------------------------------------- targets
     def _resolve(self, repo, name):
         sha = repo.rev_parse(name)
+        if sha is None and TAG_NAME.fullmatch(name):
+            # Incident tickets name releases ("revert v1.2.3"); only the branch was
+            # fetched, so ask the remote for a tag of that name (refs stay untouched).
+            try:
+                sha = repo.rev_parse(repo.fetch(self.remote, "refs/tags/" + name))
+            except RollbackError:
+                sha = None
         if sha is None:
             raise RollbackError(
                 "Commit %s is unknown in %s (after fetching %s from %s)." % (

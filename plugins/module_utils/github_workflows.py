@@ -256,6 +256,50 @@ class WorkflowDispatch(_Procedure):
             self.client._sleep(min(self.poll_interval, 2.0))  # pylint: disable=protected-access
 
 
+class WorkflowRunWait(_Procedure):
+    """Find the run a workflow started for a commit (a push, a merge) and wait for it.
+
+    Read-only: this is how "revert, push, and let CI redeploy" knows the
+    redeploy finished, and how it fails with the run's URL when it did not.
+    """
+
+    def __init__(self, client, repository, workflow, head_sha=None, ref=None, event=None, branch=None,
+                 appear_timeout=120, wait=True, wait_timeout=1800, poll_interval=5.0, clock=time.time):
+        super().__init__(client, repository, wait, wait_timeout, poll_interval, False, clock)
+        if bool(head_sha) == bool(ref):
+            raise RollbackError("Give exactly one of head_sha (a commit) or ref (a branch or tag).")
+        if appear_timeout < 0:
+            raise RollbackError("appear_timeout must be 0 or more seconds.")
+        self.workflow = workflow
+        self.head_sha = head_sha.lower() if head_sha else None
+        self.ref = ref
+        self.event = event
+        self.branch = branch
+        self.appear_timeout = appear_timeout
+
+    def run(self):
+        workflow = self.client.get_workflow(self.owner, self.repo, self.workflow)
+        sha = self.client.resolve_ref(self.owner, self.repo, self.ref or self.head_sha)
+        deadline = time.monotonic() + self.appear_timeout
+        while True:
+            runs = self.client.list_runs(self.owner, self.repo, workflow["id"], limit=RECENT_RUNS,
+                                         event=self.event, branch=self.branch, head_sha=sha)
+            if runs:
+                break
+            if time.monotonic() >= deadline:
+                raise RollbackError(
+                    "No run of %s for commit %s%s appeared within %s s: is the workflow triggered by this %s?"
+                    % (workflow["path"], sha[:12], " (event %s)" % self.event if self.event else "",
+                       self.appear_timeout, self.event or "change"),
+                    sha=sha, workflow=_workflow_summary(workflow))
+            self.client._sleep(min(self.poll_interval, 2.0))  # pylint: disable=protected-access
+        run = max(runs, key=lambda r: (_started(r), r["id"]))
+        before = run_summary(run)
+        what = "%s run %s for %s" % (workflow["name"], run["id"], sha[:12])
+        run, progress = self._finish(run, run.get("run_attempt"), what)
+        return False, self._result(run, workflow, before, run_summary(run), progress, sha=sha)
+
+
 def ensure_issue(client, repository, title, body=None, labels=None, assignees=None, check_mode=False):
     """An open issue titled ``title`` exists; returns (changed, result). An existing one is left as it is."""
     owner, repo = split_repository(repository)

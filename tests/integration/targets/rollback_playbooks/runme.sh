@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# The rollback playbooks end to end against the sandbox, run as a person runs
+# them: from the collection root, `-e env=sandbox`, the repository's inventory
+# and ansible.cfg, the sandbox's environment loaded.
+set -euo pipefail
+config=$(cd ../.. && pwd)/integration_config.yml
+root="${ANSIBLE_COLLECTIONS_PATH%%:*}/ansible_collections/sre/rollback"
+[ -f "$root/playbooks/rollback-backend.yml" ] || { echo "collection root not found at $root"; exit 1; }
+eval "$(python - "$config" <<'PY'
+import json, shlex, sys
+with open(sys.argv[1]) as handle:
+    env = json.load(handle)["sandbox"]["env"]
+for name, value in sorted(env.items()):
+    print("export %s=%s" % (name, shlex.quote(value)))
+PY
+)"
+cd "$root"
+# ansible-test points every ANSIBLE_* setting at its own test harness (an empty
+# inventory, its own ansible.cfg); a person has none of those, only the checkout.
+for name in $(env | grep -o '^ANSIBLE_[A-Z_]*'); do
+  case $name in ANSIBLE_COLLECTIONS_PATH|ANSIBLE_TEST_*) ;; *) unset "$name" ;; esac
+done
+export ANSIBLE_CONFIG="$root/ansible.cfg" ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+admin() { curl -sf --cacert "$REQUESTS_CA_BUNDLE" -X "$1" "$SRE_SANDBOX_URL/$2" -H 'Content-Type: application/json' ${3:+-d "$3"}; }
+play() {  # play <expected rc> <playbook> [args...]: run it, keep the output, check the exit code
+  local expected=$1; shift
+  local rc=0
+  ansible-playbook "$@" >"$log" 2>&1 || rc=$?
+  if [ "$rc" != "$expected" ]; then cat "$log"; echo "FAIL: ansible-playbook $* exited $rc, expected $expected"; exit 1; fi
+}
+recap() {  # recap <host> <changed> <failed>
+  grep -Eq "^$1 +: ok=[0-9]+ +changed=$2 +unreachable=0 +failed=$3 " "$log" \
+    || { cat "$log"; echo "FAIL: expected $1 changed=$2 failed=$3"; exit 1; }
+}
+says() { grep -q -- "$1" "$log" || { cat "$log"; echo "FAIL: output lacks: $1"; exit 1; }; }
+serves() {  # serves <url> <version>
+  local got
+  got=$(curl -sf --cacert "$REQUESTS_CA_BUNDLE" "$1" | python -c 'import json, sys; print(json.load(sys.stdin)["version"])')
+  [ "$got" = "$2" ] || { echo "FAIL: $1 serves $got, expected $2"; exit 1; }
+}
+prod_url() { admin GET state | python -c 'import json, sys
+print([s for s in json.load(sys.stdin)["sites"] if s["name"] == "fundrbolt-sandbox-api"][0]["slots"]["production"]["url"])'; }
+
+admin POST reset >/dev/null
+admin PUT settings '{"swap_duration_s": 0.3, "lro_retry_after_s": 1}' >/dev/null
+
+echo "== a misspelt environment fails before anything runs"
+play 2 playbooks/rollback-backend.yml -e env=prodution
+says "Name the environment to roll back"
+
+echo "== backend, slot swap: a healthy production is rolled back only to a named build"
+play 2 playbooks/rollback-backend.yml -e env=sandbox --limit fundrbolt-api-sandbox
+says "answers healthy"
+serves "$(prod_url)/health" 1.4.2
+play 0 playbooks/rollback-backend.yml -e env=sandbox --limit fundrbolt-api-sandbox -e rollback_to_build=1.4.1
+recap fundrbolt-api-sandbox 1 0
+serves "$(prod_url)/health" 1.4.1
+play 0 playbooks/rollback-backend.yml -e env=sandbox --limit fundrbolt-api-sandbox -e rollback_to_build=1.4.1
+recap fundrbolt-api-sandbox 0 0
+
+echo "== backend, blue/green controller"
+play 0 playbooks/rollback-backend.yml -e env=sandbox --limit mvp011-api-sandbox
+recap mvp011-api-sandbox 1 0
+serves "$SRE_SANDBOX_BLUEGREEN_URL/health" 2.3.1
+play 0 playbooks/rollback-backend.yml -e env=sandbox --limit mvp011-api-sandbox -e rollback_to_build=2.3.1
+recap mvp011-api-sandbox 0 0
+
+echo "== deploy with automatic swap-back: the bad build goes back out on its own"
+admin POST reset >/dev/null
+admin PUT settings '{"swap_duration_s": 0.3, "lro_retry_after_s": 1}' >/dev/null
+play 2 playbooks/deploy-with-auto-rollback.yml -e env=sandbox --limit fundrbolt-api-sandbox \
+  -e image=registry.sandbox.local/fundrbolt-api:1.6.0
+says "ROLLED_BACK"
+serves "$(prod_url)/health" 1.4.2
+
+echo "== frontend: redeploy the previous tag through the deploy workflow"
+admin PUT github/settings '{"run_duration_s": 0.3}' >/dev/null
+serves "$SRE_SANDBOX_SWA_FUNDRBOLT_SANDBOX_WEB_URL/version.json" 1.2.3
+play 0 playbooks/rollback-frontend.yml -e env=sandbox -e rollback_to_tag=v1.2.2
+recap fundrbolt-web-sandbox 1 0
+serves "$SRE_SANDBOX_SWA_FUNDRBOLT_SANDBOX_WEB_URL/version.json" 1.2.2
+play 0 playbooks/rollback-frontend.yml -e env=sandbox -e rollback_to_tag=v1.2.2
+recap fundrbolt-web-sandbox 0 0
+
+echo "== code: revert the bad release, push, wait for the pipeline, verify"
+admin POST reset >/dev/null
+admin PUT github/settings '{"run_duration_s": 0.3}' >/dev/null
+play 0 playbooks/rollback-code.yml -e env=sandbox -e commit=v1.2.3 -e expected_version=1.2.2 -e incident=INC-42
+recap fundrbolt-web-sandbox 1 0
+serves "$SRE_SANDBOX_SWA_FUNDRBOLT_SANDBOX_WEB_URL/version.json" 1.2.2
+git --git-dir="$SRE_SANDBOX_GIT_ORIGIN" log -1 --format=%B main | grep -q "Rollback-Incident: INC-42"
+play 0 playbooks/rollback-code.yml -e env=sandbox -e commit=v1.2.3 -e expected_version=1.2.2
+recap fundrbolt-web-sandbox 0 0
+
+admin POST reset >/dev/null
+echo "all rollback playbooks behaved"
