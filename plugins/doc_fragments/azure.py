@@ -71,3 +71,17 @@ notes:
 requirements:
   - azure-identity >= 1.15
 """
+
+    # The App Service app a webapp_* module works on.
+    WEBAPP = r"""
+options:
+  resource_group:
+    description: The resource group of the App Service app.
+    type: str
+    required: true
+  name:
+    description: The App Service app (site) name.
+    type: str
+    required: true
+    aliases: [app]
+"""

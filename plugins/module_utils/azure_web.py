@@ -16,6 +16,7 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
+from ansible_collections.sre.rollback.plugins.module_utils.azure_auth import AZURE_IDENTITY_IMPORT_ERROR, AzureSettings
 from ansible_collections.sre.rollback.plugins.module_utils.azure_errors import arm_call
 from ansible_collections.sre.rollback.plugins.module_utils.common import RollbackError
 
@@ -26,7 +27,16 @@ except ImportError:
 else:
     AZURE_WEB_IMPORT_ERROR = None
 
+# What a webapp_* module checks before it starts (RollbackModule.require_libraries).
+WEBAPP_LIBRARIES = [("azure-identity", AZURE_IDENTITY_IMPORT_ERROR), ("azure-mgmt-web", AZURE_WEB_IMPORT_ERROR)]
+
 PRODUCTION = "production"
+
+# The options of every webapp_* module that name the app (doc fragment sre.rollback.azure.webapp).
+WEBAPP_ARGSPEC = dict(
+    resource_group=dict(type="str", required=True),
+    name=dict(type="str", required=True, aliases=["app"]),
+)
 
 # What identifies "a build" in a slot.  The value moves with the slot's content
 # when slots swap, which is what makes a swap idempotent by desired state.
@@ -102,6 +112,11 @@ class AppServiceSlots:
         """Build the real azure-mgmt-web client from AzureSettings."""
         client = WebSiteManagementClient(settings.credential(), settings.subscription_id, **settings.client_kwargs())
         return cls(client, resource_group, app, **kwargs)
+
+    @classmethod
+    def from_params(cls, params, **kwargs):
+        """The app named by a module's options (WEBAPP_ARGSPEC and the Azure connection options)."""
+        return cls.connect(AzureSettings.from_params(params), params["resource_group"], params["name"], **kwargs)
 
     # ---- reads -------------------------------------------------------------
 

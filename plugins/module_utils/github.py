@@ -177,6 +177,13 @@ class GitHubClient:
     def close(self):
         self._http.close()
 
+    # `with GitHubClient.from_params(params) as client:` closes the connection pool.
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
     # -- transport -----------------------------------------------------------------------
     def url(self, path):
         return path if path.startswith(("https://", "http://")) else self.api_url + path

@@ -113,12 +113,9 @@ def main():
     params = module.params
 
     def issue():
-        client = GitHubClient.from_params(params)
-        try:
+        with GitHubClient.from_params(params) as client:
             return ensure_issue(client, params["repository"], params["title"], body=params["body"],
                                 labels=params["labels"], assignees=params["assignees"], check_mode=module.check_mode)
-        finally:
-            client.close()
 
     module.run(issue)
 

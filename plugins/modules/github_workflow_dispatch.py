@@ -182,16 +182,13 @@ def main():
     params = module.params
 
     def dispatch():
-        client = GitHubClient.from_params(params)
-        try:
+        with GitHubClient.from_params(params) as client:
             return WorkflowDispatch(
                 client, params["repository"], params["workflow"], params["ref"], inputs=params["inputs"],
                 force=params["force"], wait=params["wait"], wait_timeout=params["wait_timeout"],
                 poll_interval=params["poll_interval"], find_timeout=params["find_timeout"],
                 check_mode=module.check_mode,
             ).run()
-        finally:
-            client.close()
 
     module.run(dispatch)
 

@@ -204,16 +204,13 @@ def main():
     params = module.params
 
     def rerun():
-        client = GitHubClient.from_params(params)
-        try:
+        with GitHubClient.from_params(params) as client:
             return WorkflowRerun(
                 client, params["repository"], workflow=params["workflow"], run_id=params["run_id"],
                 branch=params["branch"], event=params["event"], head_sha=params["head_sha"], jobs=params["jobs"],
                 force=params["force"], wait=params["wait"], wait_timeout=params["wait_timeout"],
                 poll_interval=params["poll_interval"], check_mode=module.check_mode,
             ).run()
-        finally:
-            client.close()
 
     module.run(rerun)
 

@@ -157,15 +157,12 @@ def main():
     params = module.params
 
     def find_and_wait():
-        client = GitHubClient.from_params(params)
-        try:
+        with GitHubClient.from_params(params) as client:
             return WorkflowRunWait(
                 client, params["repository"], params["workflow"], head_sha=params["head_sha"], ref=params["ref"],
                 event=params["event"], branch=params["branch"], appear_timeout=params["appear_timeout"],
                 wait=params["wait"], wait_timeout=params["wait_timeout"], poll_interval=params["poll_interval"],
             ).run()
-        finally:
-            client.close()
 
     module.run(find_and_wait)
 

@@ -19,16 +19,8 @@ author:
   - sre.rollback maintainers (@sre-rollback)
 extends_documentation_fragment:
   - sre.rollback.azure
+  - sre.rollback.azure.webapp
 options:
-  resource_group:
-    description: The resource group of the App Service app.
-    type: str
-    required: true
-  name:
-    description: The App Service app (site) name.
-    type: str
-    required: true
-    aliases: [app]
   slot:
     description: The slot to change; C(production) is the app itself.
     type: str
@@ -90,12 +82,12 @@ duration_s:
   type: float
 """
 
-from ansible_collections.sre.rollback.plugins.module_utils.azure_auth import (
-    AZURE_AUTH_ARGSPEC,
-    AZURE_IDENTITY_IMPORT_ERROR,
-    AzureSettings,
+from ansible_collections.sre.rollback.plugins.module_utils.azure_auth import AZURE_AUTH_ARGSPEC
+from ansible_collections.sre.rollback.plugins.module_utils.azure_web import (
+    WEBAPP_ARGSPEC,
+    WEBAPP_LIBRARIES,
+    AppServiceSlots,
 )
-from ansible_collections.sre.rollback.plugins.module_utils.azure_web import AZURE_WEB_IMPORT_ERROR, AppServiceSlots
 from ansible_collections.sre.rollback.plugins.module_utils.common import RollbackModule
 from ansible_collections.sre.rollback.plugins.module_utils.webapp_image import ensure_image
 
@@ -103,20 +95,18 @@ from ansible_collections.sre.rollback.plugins.module_utils.webapp_image import e
 def main():
     module = RollbackModule(
         argument_spec=dict(
-            resource_group=dict(type="str", required=True),
-            name=dict(type="str", required=True, aliases=["app"]),
             slot=dict(type="str", default="production"),
             image=dict(type="str", required=True),
             restart=dict(type="bool", default=False),
         ),
-        fragments=[AZURE_AUTH_ARGSPEC],
+        fragments=[AZURE_AUTH_ARGSPEC, WEBAPP_ARGSPEC],
         supports_check_mode=True,
     )
-    module.require_libraries([("azure-identity", AZURE_IDENTITY_IMPORT_ERROR), ("azure-mgmt-web", AZURE_WEB_IMPORT_ERROR)])
+    module.require_libraries(WEBAPP_LIBRARIES)
     params = module.params
 
     def set_image():
-        slots = AppServiceSlots.connect(AzureSettings.from_params(params), params["resource_group"], params["name"])
+        slots = AppServiceSlots.from_params(params)
         changed, result = ensure_image(slots, params["slot"], params["image"], params["restart"], module.check_mode)
         if not module.diff_mode:
             result.pop("diff")

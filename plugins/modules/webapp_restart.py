@@ -18,16 +18,8 @@ author:
   - sre.rollback maintainers (@sre-rollback)
 extends_documentation_fragment:
   - sre.rollback.azure
+  - sre.rollback.azure.webapp
 options:
-  resource_group:
-    description: The resource group of the App Service app.
-    type: str
-    required: true
-  name:
-    description: The App Service app (site) name.
-    type: str
-    required: true
-    aliases: [app]
   slot:
     description: The slot to restart; C(production) is the app itself.
     type: str
@@ -82,12 +74,12 @@ duration_s:
   type: float
 """
 
-from ansible_collections.sre.rollback.plugins.module_utils.azure_auth import (
-    AZURE_AUTH_ARGSPEC,
-    AZURE_IDENTITY_IMPORT_ERROR,
-    AzureSettings,
+from ansible_collections.sre.rollback.plugins.module_utils.azure_auth import AZURE_AUTH_ARGSPEC
+from ansible_collections.sre.rollback.plugins.module_utils.azure_web import (
+    WEBAPP_ARGSPEC,
+    WEBAPP_LIBRARIES,
+    AppServiceSlots,
 )
-from ansible_collections.sre.rollback.plugins.module_utils.azure_web import AZURE_WEB_IMPORT_ERROR, AppServiceSlots
 from ansible_collections.sre.rollback.plugins.module_utils.common import RollbackModule
 from ansible_collections.sre.rollback.plugins.module_utils.health import HTTPX_IMPORT_ERROR
 from ansible_collections.sre.rollback.plugins.module_utils.webapp_restart import restart_and_wait
@@ -96,21 +88,18 @@ from ansible_collections.sre.rollback.plugins.module_utils.webapp_restart import
 def main():
     module = RollbackModule(
         argument_spec=dict(
-            resource_group=dict(type="str", required=True),
-            name=dict(type="str", required=True, aliases=["app"]),
             slot=dict(type="str", default="production"),
             health_url=dict(type="str"),
             wait_timeout=dict(type="int", default=300),
         ),
-        fragments=[AZURE_AUTH_ARGSPEC],
+        fragments=[AZURE_AUTH_ARGSPEC, WEBAPP_ARGSPEC],
         supports_check_mode=True,
     )
-    module.require_libraries([("azure-identity", AZURE_IDENTITY_IMPORT_ERROR), ("azure-mgmt-web", AZURE_WEB_IMPORT_ERROR),
-                              ("httpx", HTTPX_IMPORT_ERROR)])
+    module.require_libraries(WEBAPP_LIBRARIES + [("httpx", HTTPX_IMPORT_ERROR)])
     params = module.params
 
     def restart():
-        slots = AppServiceSlots.connect(AzureSettings.from_params(params), params["resource_group"], params["name"])
+        slots = AppServiceSlots.from_params(params)
         return restart_and_wait(slots, params["slot"], params["health_url"], params["wait_timeout"], module.check_mode)
 
     module.run(restart)

@@ -20,16 +20,8 @@ author:
   - sre.rollback maintainers (@sre-rollback)
 extends_documentation_fragment:
   - sre.rollback.azure
+  - sre.rollback.azure.webapp
 options:
-  resource_group:
-    description: The resource group of the App Service app.
-    type: str
-    required: true
-  name:
-    description: The App Service app (site) name.
-    type: str
-    required: true
-    aliases: [app]
   slots:
     description:
       - Only these slots (C(production) names the app itself). All slots when omitted.
@@ -142,14 +134,11 @@ duration_s:
   type: float
 """
 
-from ansible_collections.sre.rollback.plugins.module_utils.azure_auth import (
-    AZURE_AUTH_ARGSPEC,
-    AZURE_IDENTITY_IMPORT_ERROR,
-    AzureSettings,
-)
+from ansible_collections.sre.rollback.plugins.module_utils.azure_auth import AZURE_AUTH_ARGSPEC
 from ansible_collections.sre.rollback.plugins.module_utils.azure_web import (
-    AZURE_WEB_IMPORT_ERROR,
     FINGERPRINTS,
+    WEBAPP_ARGSPEC,
+    WEBAPP_LIBRARIES,
     AppServiceSlots,
 )
 from ansible_collections.sre.rollback.plugins.module_utils.common import RollbackModule
@@ -158,26 +147,19 @@ from ansible_collections.sre.rollback.plugins.module_utils.common import Rollbac
 def main():
     module = RollbackModule(
         argument_spec=dict(
-            resource_group=dict(type="str", required=True),
-            name=dict(type="str", required=True, aliases=["app"]),
             slots=dict(type="list", elements="str"),
             fingerprint=dict(type="str", default="image", choices=list(FINGERPRINTS)),
             fingerprint_setting=dict(type="str", default="APP_VERSION"),
         ),
-        fragments=[AZURE_AUTH_ARGSPEC],
+        fragments=[AZURE_AUTH_ARGSPEC, WEBAPP_ARGSPEC],
         supports_check_mode=True,
     )
-    module.require_libraries([("azure-identity", AZURE_IDENTITY_IMPORT_ERROR), ("azure-mgmt-web", AZURE_WEB_IMPORT_ERROR)])
+    module.require_libraries(WEBAPP_LIBRARIES)
     params = module.params
 
     def describe():
-        app = AppServiceSlots.connect(
-            AzureSettings.from_params(params),
-            params["resource_group"],
-            params["name"],
-            fingerprint=params["fingerprint"],
-            fingerprint_setting=params["fingerprint_setting"],
-        )
+        app = AppServiceSlots.from_params(
+            params, fingerprint=params["fingerprint"], fingerprint_setting=params["fingerprint_setting"])
         app.site()  # "app not found" first, before anything else is asked of it
         # read_slots fails clearly (listing the existing slots) on a slot that does not exist.
         names = params["slots"] or app.slot_names()

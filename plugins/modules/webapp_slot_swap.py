@@ -24,16 +24,8 @@ author:
   - sre.rollback maintainers (@sre-rollback)
 extends_documentation_fragment:
   - sre.rollback.azure
+  - sre.rollback.azure.webapp
 options:
-  resource_group:
-    description: The resource group of the App Service app.
-    type: str
-    required: true
-  name:
-    description: The App Service app (site) name.
-    type: str
-    required: true
-    aliases: [app]
   slot:
     description:
       - The source slot, whose build moves into O(target_slot).
@@ -192,14 +184,11 @@ duration_s:
   type: float
 """
 
-from ansible_collections.sre.rollback.plugins.module_utils.azure_auth import (
-    AZURE_AUTH_ARGSPEC,
-    AZURE_IDENTITY_IMPORT_ERROR,
-    AzureSettings,
-)
+from ansible_collections.sre.rollback.plugins.module_utils.azure_auth import AZURE_AUTH_ARGSPEC
 from ansible_collections.sre.rollback.plugins.module_utils.azure_web import (
-    AZURE_WEB_IMPORT_ERROR,
     FINGERPRINTS,
+    WEBAPP_ARGSPEC,
+    WEBAPP_LIBRARIES,
     AppServiceSlots,
 )
 from ansible_collections.sre.rollback.plugins.module_utils.common import RollbackModule
@@ -209,8 +198,6 @@ from ansible_collections.sre.rollback.plugins.module_utils.slot_swap import ACTI
 def main():
     module = RollbackModule(
         argument_spec=dict(
-            resource_group=dict(type="str", required=True),
-            name=dict(type="str", required=True, aliases=["app"]),
             slot=dict(type="str", required=True, aliases=["source_slot"]),
             target_slot=dict(type="str", default="production"),
             action=dict(type="str", default="swap", choices=list(ACTIONS)),
@@ -220,20 +207,15 @@ def main():
             wait=dict(type="bool", default=True),
             wait_timeout=dict(type="int", default=900),
         ),
-        fragments=[AZURE_AUTH_ARGSPEC],
+        fragments=[AZURE_AUTH_ARGSPEC, WEBAPP_ARGSPEC],
         supports_check_mode=True,
     )
-    module.require_libraries([("azure-identity", AZURE_IDENTITY_IMPORT_ERROR), ("azure-mgmt-web", AZURE_WEB_IMPORT_ERROR)])
+    module.require_libraries(WEBAPP_LIBRARIES)
     params = module.params
 
     def swap():
-        slots = AppServiceSlots.connect(
-            AzureSettings.from_params(params),
-            params["resource_group"],
-            params["name"],
-            fingerprint=params["fingerprint"],
-            fingerprint_setting=params["fingerprint_setting"],
-        )
+        slots = AppServiceSlots.from_params(
+            params, fingerprint=params["fingerprint"], fingerprint_setting=params["fingerprint_setting"])
         procedure = SlotSwap(
             slots,
             source=params["slot"],

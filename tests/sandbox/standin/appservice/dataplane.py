@@ -11,33 +11,16 @@ port answers with whatever build was swapped in.
 
 import time
 
-from ..web import HttpsServer, Response
+from ..hosts import HostPool
+from ..web import Response
 
 
-class DataPlane:
-    def __init__(self, sandbox, provider):
-        self.sandbox = sandbox
-        self.provider = provider
-        # (rg, site, slot) lower-cased -> HttpsServer. Kept across /_sandbox/reset so
-        # host names stay stable for the life of the process.
-        self._servers = {}
-
+class DataPlane(HostPool):
     def ensure_hosts(self):
-        """Start a listener for every slot that has none yet; set each slot's port."""
+        """Give every slot a listener; set each slot's host name."""
         for site, slot in self.provider.state.all_slots():
             key = (site.resource_group.lower(), site.name.lower(), slot.name.lower())
-            if key not in self._servers:
-                server = HttpsServer(self.sandbox.ssl_context, self._dispatcher(key),
-                                     name=f"app:{site.name}/{slot.name}")
-                self._servers[key] = server.start()
-            slot.host = f"127.0.0.1:{self._servers[key].port}"
-
-    def ports(self):
-        return {"/".join(key): server.port for key, server in self._servers.items()}
-
-    def stop(self):
-        for server in self._servers.values():
-            server.stop()
+            slot.host = self.host_for(key, f"app:{site.name}/{slot.name}")
 
     def _dispatcher(self, key):
         def dispatch(request):

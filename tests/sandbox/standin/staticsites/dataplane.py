@@ -16,33 +16,16 @@ answers 404, as a Static Web App does.
 
 import html
 
-from ..web import HttpsServer, Response
+from ..hosts import HostPool
+from ..web import Response
 
 
-class DataPlane:
-    def __init__(self, sandbox, provider):
-        self.sandbox = sandbox
-        self.provider = provider
-        # (rg, site, environment) lower-cased -> HttpsServer. Kept across /_sandbox/reset
-        # (and across a delete) so a host name stays stable for the life of the process.
-        self._servers = {}
-
+class DataPlane(HostPool):
     def ensure_hosts(self):
-        """Start a listener for every environment that has none yet; set each one's host."""
+        """Give every environment a listener; set each one's host name."""
         for site, env in self.provider.state.all_environments():
             key = (site.resource_group.lower(), site.name.lower(), env.name.lower())
-            if key not in self._servers:
-                server = HttpsServer(self.sandbox.ssl_context, self._dispatcher(key),
-                                     name=f"swa:{site.name}/{env.name}")
-                self._servers[key] = server.start()
-            env.host = f"127.0.0.1:{self._servers[key].port}"
-
-    def ports(self):
-        return {"/".join(key): server.port for key, server in self._servers.items()}
-
-    def stop(self):
-        for server in self._servers.values():
-            server.stop()
+            env.host = self.host_for(key, f"swa:{site.name}/{env.name}")
 
     def _dispatcher(self, key):
         def dispatch(request):
