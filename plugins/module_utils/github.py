@@ -323,6 +323,15 @@ class GitHubClient:
         params = {k: v for k, v in filters.items() if v is not None}
         return list(self.paginate(path, params, key="workflow_runs", limit=limit))
 
+    def list_deployments(self, owner, repo, environment=None, sha=None, limit=None):
+        """Deployments newest first, optionally to one environment and/or of one commit."""
+        params = {k: v for k, v in (("environment", environment), ("sha", sha)) if v is not None}
+        return list(self.paginate("%s/deployments" % self.repo_path(owner, repo), params, limit=limit))
+
+    def deployment_statuses(self, owner, repo, deployment_id):
+        """A deployment's statuses, newest first (the first is its current state)."""
+        return list(self.paginate("%s/deployments/%s/statuses" % (self.repo_path(owner, repo), int(deployment_id))))
+
     def get_run(self, owner, repo, run_id):
         return self.get("%s/actions/runs/%s" % (self.repo_path(owner, repo), int(run_id)))
 

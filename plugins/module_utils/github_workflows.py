@@ -7,7 +7,11 @@
 Re-run (``WorkflowRerun``), the rule that makes it idempotent:
 
   The target run is the one given by id, or the newest successful run of the
-  workflow (on ``branch``, for ``event``, for ``head_sha`` when given).
+  workflow (on ``branch``, for ``event``, for ``head_sha`` when given). With
+  ``environment`` it is the newest such run that deployed successfully to that
+  environment: a deployment to it, of the run's commit, whose latest status is
+  ``success``, matched to the run through the status ``log_url`` (its run id)
+  or, when a status carries none, through head_sha and workflow.
   * ``jobs=all``: nothing is done when the target's latest attempt is the most
     recently started run of that workflow on the target's branch and it is
     queued, in progress or succeeded. That is "the last thing this workflow did
@@ -25,6 +29,7 @@ not compared; ``force`` dispatches anyway.
 
 from __future__ import annotations
 
+import re
 import time
 
 from ansible_collections.sre.rollback.plugins.module_utils.common import RollbackError
@@ -42,6 +47,14 @@ from ansible_collections.sre.rollback.plugins.module_utils.github import (
 RECENT_RUNS = 30
 # Clock skew tolerated between this host and GitHub when looking for a dispatched run.
 DISPATCH_SKEW_S = 120
+# How many recent deployments to an environment are looked at to find the successful ones.
+RECENT_DEPLOYMENTS = 100
+_RUN_IN_URL = re.compile(r"/actions/runs/(\d+)(?:/|$|\?|#)")
+
+
+def _run_id_in(url):
+    match = _RUN_IN_URL.search(url or "")
+    return int(match.group(1)) if match else None
 
 
 def _started(run):
@@ -105,10 +118,16 @@ class _Procedure:
 class WorkflowRerun(_Procedure):
     def __init__(self, client, repository, workflow=None, run_id=None, branch=None, event=None, head_sha=None,
                  jobs="all", force=False, wait=True, wait_timeout=1800, poll_interval=5.0, check_mode=False,
-                 clock=time.time):
+                 clock=time.time, environment=None):
         super().__init__(client, repository, wait, wait_timeout, poll_interval, check_mode, clock)
         if not workflow and not run_id:
             raise RollbackError("Give workflow (file name or id) to re-run its last successful run, or run_id.")
+        if environment is not None and not str(environment).strip():
+            raise RollbackError("environment must not be empty.")
+        if environment and run_id:
+            raise RollbackError("Give either run_id or environment (which finds the run), not both.")
+        self.environment = str(environment).strip() if environment else None
+        self.deployment = None
         self.workflow = workflow
         self.run_id = run_id
         self.branch = branch
@@ -129,6 +148,8 @@ class WorkflowRerun(_Procedure):
             return run, workflow
         workflow = self.client.get_workflow(self.owner, self.repo, self.workflow)
         exact = self.head_sha if self.head_sha and len(self.head_sha) == 40 else None
+        if self.environment:
+            return self._select_deployed(workflow, exact), workflow
         runs = self.client.list_runs(self.owner, self.repo, workflow["id"], limit=None if (self.head_sha and not exact) else 1,
                                      branch=self.branch, event=self.event, status="success", head_sha=exact)
         if self.head_sha:
@@ -146,6 +167,63 @@ class WorkflowRerun(_Procedure):
                                 % (workflow["path"], self.repository, " " + " ".join(where) if where else ""),
                                 workflow=_workflow_summary(workflow))
         return runs[0], workflow
+
+    def _where(self):
+        where = []
+        if self.branch:
+            where.append("on branch %r" % self.branch)
+        if self.event:
+            where.append("for event %r" % self.event)
+        if self.head_sha:
+            where.append("for commit %s" % self.head_sha)
+        return " " + " ".join(where) if where else ""
+
+    def _successful_deployments(self, exact):
+        """Deployments to the environment whose latest status is success, newest first, with that status."""
+        found = []
+        for deployment in self.client.list_deployments(self.owner, self.repo, environment=self.environment,
+                                                       sha=exact, limit=RECENT_DEPLOYMENTS):
+            if deployment.get("environment") not in (None, self.environment):
+                continue
+            if self.head_sha and not (deployment.get("sha") or "").startswith(self.head_sha):
+                continue
+            statuses = self.client.deployment_statuses(self.owner, self.repo, deployment["id"])
+            if statuses and statuses[0].get("state") == "success":
+                found.append((deployment, statuses[0]))
+        return found
+
+    def _select_deployed(self, workflow, exact):
+        """The newest successful run of the workflow (filters applied) that deployed to the environment."""
+        deployed = self._successful_deployments(exact)
+        by_run, by_sha = {}, {}
+        for deployment, status in deployed:
+            run_id = _run_id_in(status.get("log_url")) or _run_id_in(status.get("target_url"))
+            if run_id:
+                by_run.setdefault(run_id, (deployment, status))
+            else:
+                by_sha.setdefault(deployment["sha"], (deployment, status))
+        if by_run or by_sha:
+            runs = self.client.list_runs(self.owner, self.repo, workflow["id"], branch=self.branch, event=self.event,
+                                         status="success", head_sha=exact)
+            for run in runs:
+                if self.head_sha and not run["head_sha"].startswith(self.head_sha):
+                    continue
+                match = by_run.get(run["id"]) or by_sha.get(run["head_sha"])
+                if match:
+                    deployment, status = match
+                    self.deployment = {"id": deployment["id"], "environment": self.environment,
+                                       "sha": deployment.get("sha"), "ref": deployment.get("ref"),
+                                       "state": status.get("state"), "created_at": deployment.get("created_at"),
+                                       "log_url": status.get("log_url") or status.get("target_url")}
+                    return run
+        raise RollbackError(
+            "No successful deployment of %r to environment %r in %s%s; nothing to re-run. %s"
+            % (workflow["path"], self.environment, self.repository, self._where(),
+               "The environment has %d successful deployment(s), none by a successful run of this workflow with "
+               "these filters." % len(deployed) if deployed else
+               "Check the environment name (GitHub, Settings, Environments), or dispatch the workflow on a known good "
+               "tag with that environment instead (sre.rollback.github_workflow_dispatch)."),
+            workflow=_workflow_summary(workflow), environment=self.environment, successful_deployments=len(deployed))
 
     def run(self):
         target, workflow = self._select()
@@ -169,7 +247,7 @@ class WorkflowRerun(_Procedure):
                                                                 latest.get("conclusion") or latest["status"]))
         if not needed:
             run, progress = self._finish(target, target.get("run_attempt"), what)
-            return False, self._result(run, workflow, before, run_summary(run), progress, rerun=False,
+            return False, self._result(run, workflow, before, run_summary(run), progress, rerun=False, deployment=self.deployment,
                                        reason="Nothing to do: " + reason)
         age = run_age_days(target, self.clock())
         if age is not None and age > RERUN_WINDOW_DAYS:
@@ -185,12 +263,12 @@ class WorkflowRerun(_Procedure):
         attempt = (target.get("run_attempt") or 1) + 1
         if self.check_mode:
             after = dict(before, run_attempt=attempt, status="queued", conclusion=None)
-            return True, self._result(target, workflow, before, after, [], rerun=True,
+            return True, self._result(target, workflow, before, after, [], rerun=True, deployment=self.deployment,
                                       reason="Would re-run: " + reason)
         self.client.rerun(self.owner, self.repo, target["id"], failed_only=self.jobs == "failed")
         run = self.client.get_run(self.owner, self.repo, target["id"])
         run, progress = self._finish(run, attempt, what + " (attempt %d)" % attempt, started=True)
-        return True, self._result(run, workflow, before, run_summary(run), progress, rerun=True,
+        return True, self._result(run, workflow, before, run_summary(run), progress, rerun=True, deployment=self.deployment,
                                   reason="Re-ran: " + reason)
 
 

@@ -10,8 +10,9 @@ module: github_workflow_rerun
 short_description: Re-run the last successful run of a GitHub Actions workflow, idempotently, and wait for it
 version_added: 0.1.0
 description:
-  - Finds the last successful run of a workflow (by file name or id) on a branch, for an event or for a commit,
-    or takes a given run id, re-runs all its jobs or only the failed ones, and waits for the re-run to finish.
+  - Finds the last successful run of a workflow (by file name or id) on a branch, for an event, for a commit or
+    for a deployment environment, or takes a given run id, re-runs all its jobs or only the failed ones, and waits
+    for the re-run to finish.
     This is the "re-run the last successful deployment workflow" rollback of the runbooks
     (fusionnet 4.1, fundrbolt "GitHub Actions Rerun").
   - A re-run uses the run's original commit and ref, as GitHub does; it does not pick up newer workflow files.
@@ -24,6 +25,12 @@ description:
     never re-run. O(force) re-runs anyway.
   - With O(wait) the task waits for the re-run with a deadline and reports its progress; a re-run that does not
     succeed fails the task with the run URL.
+  - With O(environment) the run is the newest successful run of the workflow (also filtered by O(branch), O(event)
+    and O(head_sha) when given) that deployed to that environment, through the GitHub Deployments API. A deployment
+    counts when its latest status is C(success); it is matched to its run by the run id in the status C(log_url)
+    (or C(target_url)), else by its commit and the workflow. This is the check of fusionnet 4.1 that the
+    deployment targets the correct environment (for example C(production)). When no such deployment exists the
+    task fails before anything is started and says so.
   - In check mode the module finds the run and reports whether it would re-run it, without any POST.
 author:
   - sre.rollback maintainers (@sre-rollback)
@@ -55,6 +62,13 @@ options:
     description:
       - Only runs of this commit count (full or abbreviated sha), to redeploy a known good commit.
     type: str
+  environment:
+    description:
+      - Only runs that deployed successfully to this GitHub environment count, for example C(production).
+      - The latest status of the run's deployment to the environment must be C(success); a deployment since
+        marked C(inactive), C(failure) or C(error) does not count.
+      - Mutually exclusive with O(run_id).
+    type: str
   jobs:
     description:
       - V(all) re-runs every job of the run. V(failed) re-runs only the failed jobs and those depending on them.
@@ -82,7 +96,8 @@ options:
     type: float
     default: 5
 notes:
-  - The token needs C(actions:write) (fine-grained) or C(repo) (classic) on the repository.
+  - The token needs C(actions:write) (fine-grained) or C(repo) (classic) on the repository, and with O(environment)
+    also C(deployments:read) (fine-grained).
   - A deployment that waits for an environment approval stays C(waiting) until someone approves it in GitHub;
     O(wait_timeout) bounds that wait too.
 seealso:
@@ -111,6 +126,22 @@ EXAMPLES = r"""
     workflow: deploy.yml
     head_sha: 4f2c9e1
     event: push
+
+- name: Re-run the last workflow run that deployed successfully to production (fusionnet 4.1)
+  sre.rollback.github_workflow_rerun:
+    api_url: https://github.example.com/api/v3
+    token: "{{ github_token }}"
+    repository: fusionnet/platform
+    workflow: deploy.yml
+    environment: production
+    branch: main
+  register: production_rerun
+
+- name: Confirm the deployment targeted the correct environment
+  ansible.builtin.assert:
+    that:
+      - production_rerun.deployment.environment == 'production'
+      - production_rerun.conclusion == 'success'
 
 - name: Re-run only the failed jobs of a given run, without waiting
   sre.rollback.github_workflow_rerun:
@@ -157,6 +188,12 @@ reason:
   description: Why the module did or did not re-run, in one sentence.
   returned: always
   type: str
+deployment:
+  description:
+    - With O(environment), the successful deployment that chose the run (id, environment, sha, ref, state,
+      created_at, log_url); null without O(environment).
+  returned: always
+  type: dict
 workflow:
   description: The workflow (id, name, path, html_url).
   returned: always
@@ -190,6 +227,7 @@ def main():
             branch=dict(type="str"),
             event=dict(type="str"),
             head_sha=dict(type="str"),
+            environment=dict(type="str"),
             jobs=dict(type="str", default="all", choices=["all", "failed"]),
             force=dict(type="bool", default=False),
             wait=dict(type="bool", default=True),
@@ -198,6 +236,7 @@ def main():
         ),
         fragments=[GITHUB_ARGSPEC],
         required_one_of=[("workflow", "run_id")],
+        mutually_exclusive=[("run_id", "environment")],
         supports_check_mode=True,
     )
     module.require_libraries([("httpx", HTTPX_IMPORT_ERROR)])
@@ -210,6 +249,7 @@ def main():
                 branch=params["branch"], event=params["event"], head_sha=params["head_sha"], jobs=params["jobs"],
                 force=params["force"], wait=params["wait"], wait_timeout=params["wait_timeout"],
                 poll_interval=params["poll_interval"], check_mode=module.check_mode,
+                environment=params["environment"],
             ).run()
 
     module.run(rerun)

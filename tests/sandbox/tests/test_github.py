@@ -249,3 +249,99 @@ def test_faults_are_github_shaped(gh):
     failed = gh.get("")
     assert failed.status_code == 502 and failed.json()["message"] == "Server Error"
     assert gh.get("").status_code == 200
+
+
+def deployments(gh, **params):
+    resp = gh.get("/deployments", params=params)
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def statuses(gh, deployment_id):
+    resp = gh.get(f"/deployments/{deployment_id}/statuses")
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def test_seeded_deployments_match_the_deploy_runs(gh):
+    deploy_runs = runs(gh, "/actions/workflows/deploy-frontend.yml/runs")
+    production = deployments(gh, environment="production")
+    assert [d["sha"] for d in production] == [r["head_sha"] for r in deploy_runs]  # newest first, one per run
+    assert deployments(gh, environment="staging") == []
+    newest = production[0]
+    for field in ("url", "id", "sha", "ref", "task", "payload", "environment", "original_environment", "creator",
+                  "created_at", "updated_at", "statuses_url", "production_environment", "transient_environment"):
+        assert field in newest
+    assert newest["task"] == "deploy" and newest["ref"] == "main" and newest["production_environment"] is True
+    by_run = {r["head_sha"]: r for r in deploy_runs}
+    for deployment in production:
+        states = statuses(gh, deployment["id"])
+        run = by_run[deployment["sha"]]
+        assert [s["state"] for s in states] == [run["conclusion"], "in_progress"]  # newest first
+        assert states[0]["log_url"] == run["html_url"] and states[0]["environment"] == "production"
+        assert states[0]["deployment_url"] == deployment["url"]
+    # ci.yml does not deploy: no deployment for a sha only CI ran on
+    ci_only = {r["head_sha"] for r in runs(gh, "/actions/workflows/ci.yml/runs")} - set(by_run)
+    assert ci_only and all(deployments(gh, sha=sha) == [] for sha in ci_only)
+
+
+def test_deployment_filters_pagination_and_404(gh):
+    production = deployments(gh, environment="production")
+    assert len(production) == 3
+    assert [d["id"] for d in deployments(gh, sha=production[1]["sha"])] == [production[1]["id"]]
+    assert len(deployments(gh, ref="main", task="deploy")) == 3
+    assert deployments(gh, ref="release/9.9") == [] and deployments(gh, task="deploy:migrations") == []
+    first = gh.get("/deployments", params={"per_page": 2})
+    assert [d["id"] for d in first.json()] == [d["id"] for d in production[:2]]
+    assert 'rel="next"' in first.headers["link"]
+    second = gh.get("/deployments", params={"per_page": 2, "page": 2})
+    assert [d["id"] for d in second.json()] == [production[2]["id"]]
+    assert gh.get(f"/deployments/{production[0]['id']}").json()["id"] == production[0]["id"]
+    missing = gh.get("/deployments/1/statuses")
+    assert missing.status_code == 404 and missing.json()["message"] == "Not Found"
+
+
+def test_runs_make_deployments_with_statuses_and_reset_clears_them(gh):
+    before = {d["id"] for d in deployments(gh)}
+    resp = gh.post("/actions/workflows/deploy-frontend.yml/dispatches",
+                   json={"ref": "v1.2.2", "inputs": {"environment": "staging"}})
+    assert resp.status_code == 204
+    run = runs(gh, event="workflow_dispatch")[0]
+    staging = deployments(gh, environment="staging")
+    assert len(staging) == 1 and staging[0]["sha"] == run["head_sha"] and staging[0]["ref"] == "v1.2.2"
+    assert staging[0]["production_environment"] is False
+    assert statuses(gh, staging[0]["id"])[0]["state"] == "in_progress"
+    wait_completed(gh, run["id"])
+    assert [s["state"] for s in statuses(gh, staging[0]["id"])] == ["success", "in_progress"]
+    # a second successful staging deployment makes the first inactive (auto_inactive, non-production)
+    gh.post("/actions/workflows/deploy-frontend.yml/dispatches",
+            json={"ref": "main", "inputs": {"environment": "staging"}})
+    broken = [r for r in runs(gh, event="workflow_dispatch") if r["id"] != run["id"]][0]
+    assert wait_completed(gh, broken["id"])["conclusion"] == "failure"  # main carries frontend/BROKEN
+    assert statuses(gh, staging[0]["id"])[0]["state"] == "success"  # a failure does not supersede it
+    # a re-run makes a new production deployment for the run's commit, with the run's URL
+    good = runs(gh, "/actions/workflows/deploy-frontend.yml/runs", status="success", branch="main")[0]
+    assert gh.post(f"/actions/runs/{good['id']}/rerun").status_code == 201
+    wait_completed(gh, good["id"])
+    newest = deployments(gh, environment="production")[0]
+    assert newest["id"] not in before and newest["sha"] == good["head_sha"]
+    assert statuses(gh, newest["id"])[0]["state"] == "success"
+    assert statuses(gh, newest["id"])[0]["log_url"].endswith(f"/actions/runs/{good['id']}")
+    gh.post("/actions/workflows/deploy-frontend.yml/dispatches", json={"ref": "v1.2.2"})
+    default = [r for r in runs(gh, event="workflow_dispatch") if r["id"] not in (run["id"], broken["id"])][0]
+    wait_completed(gh, default["id"])
+    assert deployments(gh, environment="production")[0]["sha"] == default["head_sha"]
+    assert len(deployments(gh, environment="staging")) == 2
+    gh.sbx.admin("POST", "reset")
+    assert {d["id"] for d in deployments(gh)} == before
+    assert deployments(gh, environment="staging") == []
+
+
+def test_staging_success_supersedes_earlier_staging_success(gh):
+    for ref in ("v1.2.1", "v1.2.2"):
+        gh.post("/actions/workflows/deploy-frontend.yml/dispatches",
+                json={"ref": ref, "inputs": {"environment": "staging"}})
+        wait_completed(gh, runs(gh, event="workflow_dispatch")[0]["id"])
+    newer, older = deployments(gh, environment="staging")
+    assert statuses(gh, newer["id"])[0]["state"] == "success"
+    assert [s["state"] for s in statuses(gh, older["id"])] == ["inactive", "success", "in_progress"]

@@ -8,6 +8,14 @@ conclusion is `failure` when the commit has `frontend/BROKEN` (or failure is
 forced), else `success`; a successful run of a workflow that `deploys_to` a
 static site calls the `static_site_deploy` hook with the commit's
 `frontend/VERSION`.
+
+A run of a workflow that `deploys_to` also makes a GitHub deployment, as a job
+with `environment:` does: one per attempt, for the run's head_sha, to the
+dispatch input `environment` (when given and allowed) or `production`, with
+statuses `in_progress` at the start and `success`/`failure` at the end
+(`log_url` = the run's html_url). A `success` in a non-production environment
+marks the environment's earlier successful deployments `inactive`, as
+GitHub's `auto_inactive` does.
 """
 
 import datetime
@@ -26,6 +34,7 @@ RATE_WINDOW_S = 3600
 RERUN_WINDOW = datetime.timedelta(days=30)
 MAX_ATTEMPTS = 50
 BROKEN_MARKER = "frontend/BROKEN"
+DEFAULT_ENVIRONMENT = "production"
 VERSION_FILE = "frontend/VERSION"
 
 
@@ -110,6 +119,7 @@ class Attempt:
         self.conclusion = None  # set once, when finalized
         self.completed_at = None
         self.failed_only = False
+        self.deployment = None
 
 
 class Run:
@@ -125,6 +135,7 @@ class Run:
         self.attempts = []
         self.jobs = {}  # attempt number -> [job dict]
         self.display_title = ""
+        self.environment = None  # the GitHub environment its deploy job targets, when the workflow deploys
 
     @property
     def latest(self):
@@ -144,7 +155,10 @@ class GitHubState:
         self.runs = {}  # run id -> Run
         self.issues = {}  # (full_name lower) -> [issue dict]; pull requests included, as on GitHub
         self.deploys = []  # what static_site_deploy was called with (also when no hook)
+        self.deployments = {}  # (full_name lower) -> [deployment dict], oldest first
         self.generation = 0
+        self._next_deployment_id = 1700000001
+        self._next_deployment_status_id = 4100000001
         self._next_run_id = 9100000001
         self._next_job_id = 25000000001
         self._next_issue_id = 3000000001
@@ -165,18 +179,22 @@ class GitHubState:
                                "pushed_at": now}
             self.workflows[key] = [dict(w) for w in spec.get("workflows", [])]
             self.issues[key] = []
+            self.deployments[key] = []
             for seeded in spec.get("runs", []):
                 commit = seeded["commit"]
                 sha = shas[commit] if isinstance(commit, int) else repo.resolve(commit)
                 created = now - datetime.timedelta(days=seeded.get("days_ago", 0), hours=seeded.get("hours_ago", 0))
                 workflow = self.workflow(key, seeded["workflow"])
                 run = self._new_run(key, workflow, sha, seeded.get("branch", repo.default_branch),
-                                    seeded.get("event", "push"), created)
+                                    seeded.get("event", "push"), created,
+                                    {"environment": seeded["environment"]} if seeded.get("environment") else None)
                 attempt = run.latest
                 attempt.conclusion = seeded.get("conclusion", "success")
                 attempt.completed_at = created + datetime.timedelta(seconds=seeded.get("duration_s", 95))
                 attempt.duration_s = seeded.get("duration_s", 95)
                 self._make_jobs(run, attempt, attempt.conclusion)
+                self._deployment_start(run, attempt)
+                self._deployment_end(run, attempt)
             for issue in spec.get("issues", []):
                 self._add_issue(key, issue["title"], issue.get("body"), issue.get("labels", []), [],
                                 state=issue.get("state", "open"))
@@ -221,7 +239,7 @@ class GitHubState:
         return run
 
     # -- run lifecycle -------------------------------------------------------------------
-    def _new_run(self, key, workflow, sha, branch, event, created_at):
+    def _new_run(self, key, workflow, sha, branch, event, created_at, inputs=None):
         workflow["_repo"] = key
         number = 1 + sum(1 for r in self.runs.values() if r.workflow["id"] == workflow["id"])
         run = Run(self._next_run_id, number, workflow, sha, branch, event, created_at, self.login)
@@ -229,14 +247,16 @@ class GitHubState:
         repo = self.repos[key]["repo"]
         info = repo.commit_info(sha)
         run.display_title = workflow["name"] if event == "workflow_dispatch" else info["message"].splitlines()[0]
+        run.environment = self._environment_of(workflow, inputs)
         run.attempts.append(Attempt(1, created_at, self.settings["run_duration_s"], self.settings["force_failure"],
                                     self.generation))
         self.runs[run.id] = run
         return run
 
-    def start_run(self, key, workflow, sha, branch, event):
-        run = self._new_run(key, workflow, sha, branch, event, utcnow())
+    def start_run(self, key, workflow, sha, branch, event, inputs=None):
+        run = self._new_run(key, workflow, sha, branch, event, utcnow(), inputs)
         self._schedule(run, run.latest)
+        self._deployment_start(run, run.latest)
         return run
 
     def rerun(self, run, failed_only):
@@ -246,6 +266,7 @@ class GitHubState:
         attempt.failed_only = failed_only
         run.attempts.append(attempt)
         self._schedule(run, attempt)
+        self._deployment_start(run, attempt)
         return attempt
 
     def _schedule(self, run, attempt):
@@ -285,6 +306,7 @@ class GitHubState:
         attempt.conclusion = "failure" if (broken or attempt.forced_failure) else "success"
         attempt.completed_at = attempt.started_at + datetime.timedelta(seconds=attempt.duration_s)
         self._make_jobs(run, attempt, attempt.conclusion)
+        self._deployment_end(run, attempt)
         deploys_to = run.workflow.get("deploys_to")
         if attempt.conclusion == "success" and deploys_to:
             version = (repo.show(run.head_sha, VERSION_FILE) or "").strip() or None
@@ -299,6 +321,68 @@ class GitHubState:
                 except Exception as err:  # pylint: disable=broad-except  # a bad seed must not kill the timer
                     record["error"] = repr(err)
             self.deploys.append(record)
+
+    # -- deployments -------------------------------------------------------------------
+    @staticmethod
+    def _environment_of(workflow, inputs):
+        """The environment of the deploy job: the `environment` input when given and allowed, else production."""
+        if not workflow.get("deploys_to"):
+            return None
+        wanted = (inputs or {}).get("environment")
+        options = (workflow.get("inputs") or {}).get("environment", {}).get("options")
+        if wanted and (not options or str(wanted) in options):
+            return str(wanted)
+        return DEFAULT_ENVIRONMENT
+
+    def _deployment_start(self, run, attempt):
+        if not run.environment:
+            return
+        key = run.workflow["_repo"]
+        deployment = {
+            "id": self._next_deployment_id, "sha": run.head_sha, "ref": run.head_branch, "task": "deploy",
+            "environment": run.environment, "payload": {}, "description": None,
+            "created_at": attempt.started_at, "updated_at": attempt.started_at,
+            "production_environment": run.environment == DEFAULT_ENVIRONMENT, "transient_environment": False,
+            "run_id": run.id, "run_attempt": attempt.number, "statuses": [],
+        }
+        self._next_deployment_id += 1
+        self.deployments[key].append(deployment)
+        attempt.deployment = deployment
+        self._add_deployment_status(deployment, "in_progress", attempt.started_at)
+
+    def _deployment_end(self, run, attempt):
+        deployment = getattr(attempt, "deployment", None)
+        if deployment is None or attempt.conclusion is None:
+            return
+        state = "success" if attempt.conclusion == "success" else "failure"
+        at = attempt.completed_at or utcnow()
+        self._add_deployment_status(deployment, state, at)
+        if state == "success" and not deployment["production_environment"]:
+            for other in self.deployments[run.workflow["_repo"]]:
+                if (other is not deployment and other["environment"] == deployment["environment"]
+                        and other["statuses"] and other["statuses"][-1]["state"] == "success"):
+                    self._add_deployment_status(other, "inactive", at)
+
+    def _add_deployment_status(self, deployment, state, at):
+        run = self.runs[deployment["run_id"]]
+        status = {"id": self._next_deployment_status_id, "state": state, "created_at": at,
+                  "environment": deployment["environment"], "run_id": run.id,
+                  "description": {"in_progress": "Deployment started", "success": "Deployment succeeded",
+                                  "failure": "Deployment failed", "inactive": "Superseded"}.get(state, "")}
+        self._next_deployment_status_id += 1
+        deployment["statuses"].append(status)
+        deployment["updated_at"] = at
+
+    def deployment(self, key, deployment_id):
+        for deployment in self.deployments.get(key, []):
+            if str(deployment["id"]) == str(deployment_id):
+                return deployment
+        raise ApiError(404, "Not Found", "rest/deployments/deployments#get-a-deployment")
+
+    def finalize_due(self, key):
+        """Finalize every attempt whose time is up, so deployment statuses are current."""
+        for run in self.runs_of(key):
+            self.status(run.latest)
 
     # -- jobs --------------------------------------------------------------------------
     def _make_jobs(self, run, attempt, conclusion):

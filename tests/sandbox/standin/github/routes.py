@@ -58,6 +58,9 @@ class GitHubRoutes:
             ("GET", REPO + r"/actions/runs/(?P<run>\d+)/attempts/(?P<attempt>\d+)/jobs", self.list_jobs),
             ("POST", REPO + r"/actions/runs/(?P<run>\d+)/rerun", self.rerun),
             ("POST", REPO + r"/actions/runs/(?P<run>\d+)/rerun-failed-jobs", self.rerun_failed),
+            ("GET", REPO + r"/deployments", self.list_deployments),
+            ("GET", REPO + r"/deployments/(?P<deployment>\d+)", self.get_deployment),
+            ("GET", REPO + r"/deployments/(?P<deployment>\d+)/statuses", self.list_deployment_statuses),
             ("GET", REPO + r"/pulls", self.list_pulls),
             ("POST", REPO + r"/pulls", self.create_pull),
             ("GET", REPO + r"/pulls/(?P<number>\d+)", self.get_pull),
@@ -307,8 +310,36 @@ class GitHubRoutes:
                                     "allowed values", doc)
         if len(json.dumps(inputs)) > 65535 or len(inputs) > 25:
             raise ApiError(422, "Too many inputs or inputs too large", doc)
-        self.state.start_run(key, wf, sha, short, "workflow_dispatch")
+        self.state.start_run(key, wf, sha, short, "workflow_dispatch", inputs)
         return Response(204)
+
+    # -- deployments ---------------------------------------------------------------------
+    def list_deployments(self, request):
+        _entry, full, key = self._repo(request)
+        self.state.finalize_due(key)
+        query = request.query
+        items = []
+        for deployment in sorted(self.state.deployments[key], key=lambda d: (d["created_at"], d["id"]), reverse=True):
+            if any(query.get(name) and deployment[name] != query[name] for name in ("sha", "ref", "task", "environment")):
+                continue
+            items.append(views.deployment(deployment, self.urls, full, self.state.login))
+        page, headers = self._page(request, items)
+        return Response.json(page, headers=headers)
+
+    def get_deployment(self, request):
+        _entry, full, key = self._repo(request)
+        self.state.finalize_due(key)
+        deployment = self.state.deployment(key, request.params["deployment"])
+        return Response.json(views.deployment(deployment, self.urls, full, self.state.login))
+
+    def list_deployment_statuses(self, request):
+        _entry, full, key = self._repo(request)
+        self.state.finalize_due(key)
+        deployment = self.state.deployment(key, request.params["deployment"])
+        items = [views.deployment_status(s, deployment, self.urls, full, self.state.login)
+                 for s in sorted(deployment["statuses"], key=lambda s: (s["created_at"], s["id"]), reverse=True)]
+        page, headers = self._page(request, items)
+        return Response.json(page, headers=headers)
 
     # -- pull requests -------------------------------------------------------------------
     def list_pulls(self, request):

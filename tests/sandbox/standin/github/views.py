@@ -120,6 +120,35 @@ def job(state, run, attempt, entry, index, urls, full_name):
     }
 
 
+def deployment(dep, urls, full_name, login):
+    base = urls.repo_api(full_name)
+    return {
+        "url": f"{base}/deployments/{dep['id']}", "id": dep["id"], "node_id": f"DE_kwDOSandbox{dep['id']}",
+        "sha": dep["sha"], "ref": dep["ref"], "task": dep["task"], "payload": dict(dep["payload"]),
+        "original_environment": dep["environment"], "environment": dep["environment"],
+        "description": dep["description"], "creator": user(login, urls),
+        "created_at": iso(dep["created_at"]), "updated_at": iso(dep["updated_at"]),
+        "statuses_url": f"{base}/deployments/{dep['id']}/statuses", "repository_url": base,
+        "transient_environment": dep["transient_environment"],
+        "production_environment": dep["production_environment"],
+        "performed_via_github_app": {"id": 15368, "slug": "github-actions", "name": "GitHub Actions"},
+    }
+
+
+def deployment_status(status, dep, urls, full_name, login):
+    base = urls.repo_api(full_name)
+    run_html = f"{urls.repo_html(full_name)}/actions/runs/{status['run_id']}"
+    return {
+        "url": f"{base}/deployments/{dep['id']}/statuses/{status['id']}", "id": status["id"],
+        "node_id": f"DES_kwDOSandbox{status['id']}", "state": status["state"], "creator": user(login, urls),
+        "description": status["description"], "environment": status["environment"],
+        "target_url": run_html, "log_url": run_html, "environment_url": "",
+        "created_at": iso(status["created_at"]), "updated_at": iso(status["created_at"]),
+        "deployment_url": f"{base}/deployments/{dep['id']}", "repository_url": base,
+        "performed_via_github_app": {"id": 15368, "slug": "github-actions", "name": "GitHub Actions"},
+    }
+
+
 def label(name):
     return {"id": abs(hash(name)) % 10 ** 9, "node_id": f"LA_kwDOSandbox{name}", "name": name,
             "color": "d73a4a" if name == "bug" else "ededed", "default": name == "bug", "description": None}

@@ -254,3 +254,129 @@ def test_ensure_issue_finds_open_issue_by_exact_title_and_skips_pull_requests():
     client, _slept = make_client(handler)
     changed, result = ensure_issue(client, "o/r", "RCA", labels=["rca"])
     assert changed and result["number"] == 9 and posts == [{"title": "RCA", "labels": ["rca"]}]
+
+
+# ------------------------------------------------------------------ environment (Deployments API)
+def _deployment(dep_id, sha, environment="production"):
+    return {"id": dep_id, "sha": sha, "ref": "main", "task": "deploy", "environment": environment,
+            "created_at": "2023-11-14T00:00:00Z", "payload": {}}
+
+
+def _status(state, run_id=None, environment="production"):
+    url = f"https://ghe/o/r/actions/runs/{run_id}/job/55" if run_id else ""
+    return {"id": 1, "state": state, "environment": environment, "log_url": url, "target_url": url}
+
+
+def _env_api(runs, deployments, statuses, posts, calls=None):
+    """`_fake_api` plus GET /deployments (environment/sha filters) and /deployments/{id}/statuses."""
+    inner = _fake_api(runs, posts)
+
+    def handler(request):
+        path = request.url.path
+        if calls is not None:
+            calls.append((path, dict(request.url.params)))
+        if path.endswith("/deployments"):
+            params = request.url.params
+            selected = [d for d in deployments if params.get("environment") in (None, d["environment"])
+                        and params.get("sha") in (None, d["sha"])]
+            return httpx.Response(200, json=selected)
+        if path.endswith("/statuses"):
+            return httpx.Response(200, json=statuses[int(path.split("/")[-2])])
+        if request.method == "GET" and "/actions/runs/" in path:
+            run = next(r for r in runs if r["id"] == int(path.rsplit("/", 1)[-1]))
+            return httpx.Response(200, json=dict(run, status="queued", conclusion=None, run_attempt=2))
+        return inner(request)
+    return handler
+
+
+def _sha_run(run_id, sha, started, conclusion="success"):
+    return dict(_run(run_id, started, conclusion), head_sha=sha)
+
+
+def test_environment_picks_newest_run_with_successful_deployment_via_log_url():
+    runs = [_sha_run(3, "c" * 40, "2023-11-14T10:00:00Z"), _sha_run(2, "b" * 40, "2023-11-13T10:00:00Z"),
+            _sha_run(1, "a" * 40, "2023-11-12T10:00:00Z")]
+    deployments = [_deployment(30, "c" * 40, "staging"), _deployment(21, "b" * 40), _deployment(20, "b" * 40),
+                   _deployment(10, "a" * 40)]
+    statuses = {30: [_status("success", 3, "staging")], 21: [_status("failure", 2), _status("in_progress", 2)],
+                20: [_status("inactive", 2), _status("success", 2)], 10: [_status("success", 1)]}
+    posts, calls = [], []
+    client, _slept = make_client(_env_api(runs, deployments, statuses, posts, calls))
+    changed, result = WorkflowRerun(client, "o/r", workflow="deploy.yml", environment="production", check_mode=True,
+                                    clock=lambda: NOW).run()
+    # run 3 deployed only to staging; run 2's deployments failed or went inactive; run 1's still succeeds
+    assert changed and result["run_id"] == 1 and posts == []
+    assert result["deployment"]["id"] == 10 and result["deployment"]["environment"] == "production"
+    assert ("/api/v3/repos/o/r/deployments", {"environment": "production", "per_page": "100"}) in calls
+
+
+def test_environment_matches_by_head_sha_when_status_has_no_run_url():
+    runs = [_sha_run(3, "c" * 40, "2023-11-14T10:00:00Z"), _sha_run(2, "b" * 40, "2023-11-13T10:00:00Z")]
+    deployments = [_deployment(20, "b" * 40)]
+    statuses = {20: [_status("success")]}
+    posts = []
+    client, _slept = make_client(_env_api(runs, deployments, statuses, posts))
+    changed, result = WorkflowRerun(client, "o/r", workflow="deploy.yml", environment="production", check_mode=True,
+                                    clock=lambda: NOW).run()
+    assert changed and result["run_id"] == 2 and result["deployment"]["sha"] == "b" * 40
+
+
+def test_environment_ignores_deployments_by_runs_of_other_workflows():
+    runs = [_sha_run(2, "b" * 40, "2023-11-13T10:00:00Z")]
+    deployments = [_deployment(20, "b" * 40)]
+    statuses = {20: [_status("success", 99)]}  # run 99 is not a run of deploy.yml
+    posts = []
+    client, _slept = make_client(_env_api(runs, deployments, statuses, posts))
+    with pytest.raises(RollbackError) as err:
+        WorkflowRerun(client, "o/r", workflow="deploy.yml", environment="production", clock=lambda: NOW).run()
+    assert "No successful deployment of '.github/workflows/deploy.yml' to environment 'production'" in err.value.message
+    assert "none by a successful run of this workflow" in err.value.message and posts == []
+
+
+def test_environment_without_successful_deployment_fails_before_posting():
+    runs = [_sha_run(2, "b" * 40, "2023-11-13T10:00:00Z")]
+    deployments = [_deployment(20, "b" * 40)]
+    statuses = {20: [_status("success", 2)]}
+    posts = []
+    client, _slept = make_client(_env_api(runs, deployments, statuses, posts))
+    with pytest.raises(RollbackError) as err:
+        WorkflowRerun(client, "o/r", workflow="deploy.yml", environment="staging", branch="main",
+                      clock=lambda: NOW).run()
+    assert err.value.message.startswith("No successful deployment of '.github/workflows/deploy.yml' to environment "
+                                        "'staging' in o/r on branch 'main'")
+    assert err.value.details["successful_deployments"] == 0 and posts == []
+
+
+def test_environment_and_run_id_are_exclusive():
+    client, _slept = make_client(lambda request: httpx.Response(500))
+    with pytest.raises(RollbackError, match="not both"):
+        WorkflowRerun(client, "o/r", run_id=5, environment="production")
+    with pytest.raises(RollbackError, match="must not be empty"):
+        WorkflowRerun(client, "o/r", workflow="deploy.yml", environment=" ")
+
+
+def test_environment_rerun_posts_for_the_deployed_run():
+    runs = [_sha_run(3, "c" * 40, "2023-11-14T10:00:00Z", "failure"), _sha_run(2, "b" * 40, "2023-11-13T10:00:00Z")]
+    deployments = [_deployment(30, "c" * 40), _deployment(20, "b" * 40)]
+    statuses = {30: [_status("failure", 3)], 20: [_status("success", 2)]}
+    posts = []
+    client, _slept = make_client(_env_api(runs, deployments, statuses, posts))
+    changed, result = WorkflowRerun(client, "o/r", workflow="deploy.yml", environment="production", wait=False,
+                                    clock=lambda: NOW).run()
+    assert changed and posts == ["/api/v3/repos/o/r/actions/runs/2/rerun"]
+    assert result["run_id"] == 2 and result["run_attempt"] == 2 and result["deployment"]["id"] == 20
+
+
+def test_list_deployments_and_statuses_client():
+    seen = []
+
+    def handler(request):
+        seen.append((request.url.path, dict(request.url.params)))
+        if request.url.path.endswith("/statuses"):
+            return httpx.Response(200, json=[{"id": 2, "state": "success"}, {"id": 1, "state": "in_progress"}])
+        return httpx.Response(200, json=[{"id": 7}, {"id": 6}, {"id": 5}])
+    client, _slept = make_client(handler)
+    assert [d["id"] for d in client.list_deployments("o", "r", environment="production", sha="a" * 40, limit=2)] == [7, 6]
+    assert seen[0] == ("/api/v3/repos/o/r/deployments", {"environment": "production", "sha": "a" * 40, "per_page": "100"})
+    assert [s["state"] for s in client.deployment_statuses("o", "r", 7)] == ["success", "in_progress"]
+    assert seen[1][0] == "/api/v3/repos/o/r/deployments/7/statuses"
