@@ -110,7 +110,12 @@ class AppServiceSlots:
     @classmethod
     def connect(cls, settings, resource_group, app, **kwargs):
         """Build the real azure-mgmt-web client from AzureSettings."""
-        client = WebSiteManagementClient(settings.credential(), settings.subscription_id, **settings.client_kwargs())
+        credential = settings.credential()
+        # Sign in before anything else: a credential problem is reported as one
+        # clear error, and the parallel reads that follow share the cached token.
+        with arm_call("Signing in to Azure"):
+            credential.get_token(settings.credential_scope)
+        client = WebSiteManagementClient(credential, settings.subscription_id, **settings.client_kwargs())
         return cls(client, resource_group, app, **kwargs)
 
     @classmethod
@@ -161,7 +166,7 @@ class AppServiceSlots:
             names = self.client.web_apps.list_slot_configuration_names(self.resource_group, self.app)
         return sorted(list(names.app_setting_names or []) + list(names.connection_string_names or []))
 
-    def read_slot(self, slot, everything=False, sticky=None):
+    def read_slot(self, slot, everything=False):
         """What ``slot`` runs now.
 
         Only the fingerprint's source is read unless ``everything`` is set,
@@ -178,7 +183,6 @@ class AppServiceSlots:
                 host_names=sorted(getattr(resource, "host_names", None) or []),
                 target_swap_slot=getattr(resource, "target_swap_slot", None),
                 last_swap=_swap_status(getattr(resource, "slot_swap_status", None)),
-                sticky_setting_names=list(sticky or []),
             )
             if everything or self.fingerprint == "image":
                 config = web_apps.get_configuration_slot(self.resource_group, self.app, slot) if on_slot else \
@@ -200,13 +204,21 @@ class AppServiceSlots:
         return state
 
     def read_slots(self, slots, everything=False):
-        """Read several slots at once: the calls are independent, so run them side by side."""
-        self.site()  # one shared read, and the clear "app not found" error first
-        sticky = self.sticky_setting_names() if everything else None
-        with ThreadPoolExecutor(max_workers=min(4, len(slots)) or 1) as pool:
-            states = list(pool.map(lambda slot: self.read_slot(slot, everything, sticky), slots))
+        """Read several slots at once: the calls are independent, so they run side by side.
+
+        Production is waited for first, so that when the app itself does not
+        exist its clear "app not found" error is the one raised.
+        """
+        ordered = sorted(slots, key=lambda slot: slot != PRODUCTION)
+        with ThreadPoolExecutor(max_workers=len(ordered) + 1) as pool:
+            sticky = pool.submit(self.sticky_setting_names) if everything else None
+            reads = [pool.submit(self.read_slot, slot, everything) for slot in ordered]
+            states = {state.slot: state for state in (read.result() for read in reads)}
+            sticky_names = sticky.result() if sticky else []
+        for state in states.values():
+            state.sticky_setting_names = list(sticky_names)
         self._site = None  # later reads (after a swap) must see the new state
-        return {state.slot: state for state in states}
+        return {slot: states[slot] for slot in slots}
 
     # ---- actions -----------------------------------------------------------
 
