@@ -20,8 +20,6 @@ imports AnsibleModule.
 from __future__ import annotations
 
 import json
-import os
-import ssl
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +27,7 @@ from dataclasses import asdict, dataclass
 
 from ansible_collections.sre.rollback.plugins.module_utils.azure_errors import arm_call, arm_error_code
 from ansible_collections.sre.rollback.plugins.module_utils.common import RollbackError
+from ansible_collections.sre.rollback.plugins.module_utils.operation_wait import wait_for_operation
 
 try:
     from azure.core.exceptions import ResourceNotFoundError
@@ -233,23 +232,45 @@ class StaticWebApp:
                 self.resource_group, self.name, name, polling_interval=polling_interval)
 
 
-def resolve_verify(validate_certs=True, ca_path=None, environ=None):
-    """What a probe trusts: False, True (the default bundle) or an SSL context for a CA file or directory.
+def remove_environment(app, environment, confirm=False, timeout=600, polling_interval=2, check_mode=False):
+    """Make a Static Web App environment absent; returns ``(changed, result)``.
 
-    Order: ``ca_path``; then ``SSL_CERT_FILE``, ``REQUESTS_CA_BUNDLE`` and ``SSL_CERT_DIR``.
+    Refuses production (``default``) unless ``confirm``: it would serve nothing until the next deploy.
     """
-    if not validate_certs:
-        return False
-    env = os.environ if environ is None else environ
-    path = ca_path or next((env[name] for name in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "SSL_CERT_DIR")
-                            if env.get(name)), None)
-    if not path:
-        return True
-    if not os.path.exists(path):
-        raise RollbackError("CA bundle %s does not exist: check ca_path (or SSL_CERT_FILE)." % path)
-    if os.path.isdir(path):
-        return ssl.create_default_context(capath=path)
-    return ssl.create_default_context(cafile=path)
+    name = environment_name(environment)
+    if timeout <= 0 or polling_interval <= 0:
+        raise RollbackError("timeout and polling_interval must be more than 0.")
+    app.site()  # a missing site or resource group says so, before anything else
+    current = app.environment(name)
+    if current is not None and current.is_production and not confirm:
+        raise RollbackError(
+            "Refusing to delete the production environment ('default') of Static Web App '%s': production "
+            "would serve nothing until the next deploy. Set confirm: true to do it, or redeploy the previous "
+            "version instead." % app.name,
+            before=current.to_dict(),
+        )
+    if current is None:
+        return False, dict(environment=name, before={}, after={})
+    before = current.to_dict()
+    if is_absent(current):
+        return False, dict(environment=name, before=before, after=before)
+    predicted = {} if not current.is_production else dict(before, status="WaitingForDeployment")
+    if check_mode:
+        return True, dict(environment=name, before=before, after=predicted,
+                          diff=dict(before=before, after=predicted))
+    what = "Deleting environment %s of Static Web App %s" % (name, app.name)
+    poller = app.begin_delete(name, polling_interval=polling_interval)
+    with arm_call(what, before=before):
+        progress = wait_for_operation(poller, timeout, what)
+    remaining = app.environment(name)
+    after = remaining.to_dict() if remaining else {}
+    if remaining is not None and not is_absent(remaining):
+        raise RollbackError(
+            "%s finished, but the environment is still there (status %s)." % (what, remaining.status),
+            before=before, after=after, progress=progress,
+        )
+    return True, dict(environment=name, before=before, after=after, progress=progress,
+                      diff=dict(before=before, after=after))
 
 
 class VersionProbe:

@@ -23,9 +23,7 @@ pull requests and issues. It knows GitHub's habits:
 from __future__ import annotations
 
 import datetime
-import os
 import re
-import ssl
 import time
 import traceback
 from urllib.parse import quote
@@ -33,6 +31,7 @@ from urllib.parse import quote
 from ansible.module_utils.basic import env_fallback
 
 from ansible_collections.sre.rollback.plugins.module_utils.common import RollbackError
+from ansible_collections.sre.rollback.plugins.module_utils.trust import tls_verify
 
 try:
     import httpx
@@ -62,6 +61,13 @@ GITHUB_ARGSPEC = dict(
     api_retries=dict(type="int", default=3),
     rate_limit_wait=dict(type="int", default=60),
 )
+
+
+def github_argspec(prefix=""):
+    """GITHUB_ARGSPEC with every option under ``prefix``, for a module where GitHub is secondary
+    (git_revert names them github_api_url, github_token...)."""
+    return {prefix + name: dict(spec) for name, spec in GITHUB_ARGSPEC.items()}
+
 
 _LINK = re.compile(r'<([^>]+)>\s*;\s*rel="([^"]+)"')
 
@@ -127,19 +133,6 @@ def split_repository(repository):
     return parts[0], parts[1]
 
 
-def resolve_verify(validate_certs=True, ca_path=None):
-    """An ssl context trusting ``ca_path``, or the system store (which honours SSL_CERT_FILE)."""
-    if not validate_certs:
-        return False
-    if ca_path:
-        if not os.path.exists(ca_path):
-            raise RollbackError("ca_path %r does not exist" % ca_path)
-        if os.path.isdir(ca_path):
-            return ssl.create_default_context(capath=ca_path)
-        return ssl.create_default_context(cafile=ca_path)
-    return ssl.create_default_context()
-
-
 # ----------------------------------------------------------------------------- client
 class GitHubClient:
     """One API endpoint with one token."""
@@ -158,7 +151,7 @@ class GitHubClient:
         self.calls = 0
         self.waited_s = 0.0
         if verify is True:
-            verify = resolve_verify(True, ca_path)
+            verify = tls_verify(True, ca_path)
         kwargs = dict(
             timeout=timeout, verify=verify, follow_redirects=True,
             headers={"Authorization": "Bearer %s" % token, "Accept": "application/vnd.github+json",
@@ -169,10 +162,13 @@ class GitHubClient:
         self._http = httpx.Client(**kwargs)
 
     @classmethod
-    def from_params(cls, params):
-        return cls(params["api_url"], params["token"], timeout=params["api_timeout"], retries=params["api_retries"],
-                   verify=params["validate_certs"], ca_path=params["ca_path"],
-                   rate_limit_wait=params["rate_limit_wait"])
+    def from_params(cls, params, prefix=""):
+        """The client a module's GITHUB_ARGSPEC options (under ``prefix``, see github_argspec) describe."""
+        def option(name):
+            return params[prefix + name]
+        return cls(option("api_url"), option("token"), timeout=option("api_timeout"), retries=option("api_retries"),
+                   verify=option("validate_certs"), ca_path=option("ca_path"),
+                   rate_limit_wait=option("rate_limit_wait"))
 
     def close(self):
         self._http.close()

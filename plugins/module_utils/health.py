@@ -33,6 +33,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 from urllib.parse import urlsplit
 
+from ansible_collections.sre.rollback.plugins.module_utils.trust import ssl_verify
+
 try:
     import httpx
 except ImportError:  # pragma: no cover - reported by the module via missing_required_lib
@@ -382,33 +384,6 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def resolve_verify(
-    validate_certs: bool = True, ca_path: str | None = None, environ: Mapping[str, str] | None = None
-) -> bool | str:
-    """Decide what to trust: False, True (library default bundle) or a CA file/directory.
-
-    Order: ``ca_path``; then the ``SSL_CERT_FILE``, ``REQUESTS_CA_BUNDLE`` and
-    ``SSL_CERT_DIR`` environment variables, as httpx and requests users expect.
-    """
-    if not validate_certs:
-        return False
-    if ca_path:
-        return ca_path
-    env = os.environ if environ is None else environ
-    for name in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "SSL_CERT_DIR"):
-        if env.get(name):
-            return env[name]
-    return True
-
-
-def _ssl_verify(verify: bool | str | ssl.SSLContext) -> bool | ssl.SSLContext:
-    if isinstance(verify, str):
-        if os.path.isdir(verify):
-            return ssl.create_default_context(capath=verify)
-        return ssl.create_default_context(cafile=verify)
-    return verify
-
-
 def describe_exception(exc: BaseException, budget: float) -> str:
     """A short, clear reason for a failed request."""
     text = str(exc) or type(exc).__name__
@@ -583,7 +558,7 @@ class HealthProbe:
         results = [UrlResult(url=u, samples_requested=self.samples) for u in self.urls]
         deadline_exceeded = False
         client = httpx.Client(
-            verify=_ssl_verify(self.verify),
+            verify=ssl_verify(self.verify),
             follow_redirects=self.follow_redirects,
             headers=self.headers,
             transport=self._transport,

@@ -7,7 +7,8 @@
 from __future__ import annotations
 
 from ansible_collections.sre.rollback.plugins.module_utils.common import RollbackError
-from ansible_collections.sre.rollback.plugins.module_utils.health import HealthProbe, HealthProbeError, resolve_verify
+from ansible_collections.sre.rollback.plugins.module_utils.health import HealthProbe, HealthProbeError
+from ansible_collections.sre.rollback.plugins.module_utils.trust import ca_bundle
 
 
 def restart_and_wait(slots, slot, health_url=None, wait_timeout=300, check_mode=False):
@@ -19,7 +20,7 @@ def restart_and_wait(slots, slot, health_url=None, wait_timeout=300, check_mode=
         # Built before the restart so a malformed URL fails before anything happens.
         try:
             probe = HealthProbe([health_url], samples=1, warmup_timeout=wait_timeout,
-                                timeout=wait_timeout + 10, verify=resolve_verify(True, None))
+                                timeout=wait_timeout + 10, verify=ca_bundle())
         except HealthProbeError as error:
             raise RollbackError("health_url: %s" % error) from error
     before = slots.read_slot(slot)

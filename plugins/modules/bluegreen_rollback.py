@@ -248,7 +248,7 @@ from ansible_collections.sre.rollback.plugins.module_utils.bluegreen import (
     plain_http_secret_warning,
 )
 from ansible_collections.sre.rollback.plugins.module_utils.common import RollbackModule
-from ansible_collections.sre.rollback.plugins.module_utils.health import resolve_verify
+from ansible_collections.sre.rollback.plugins.module_utils.trust import tls_verify
 
 
 def main():
@@ -287,7 +287,7 @@ def main():
             paths={"status": params["status_path"], "rollback": params["rollback_path"],
                    "health": params["health_path"]},
             headers=headers,
-            verify=resolve_verify(params["validate_certs"], params["ca_path"]),
+            verify=tls_verify(params["validate_certs"], params["ca_path"]),
             timeout=params["timeout"],
             retries=params["api_retries"],
         )

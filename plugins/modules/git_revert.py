@@ -108,28 +108,35 @@ options:
   github_api_url:
     description:
       - The GitHub REST API URL; for GitHub Enterprise Server C(https://HOST/api/v3).
-      - If not set, the environment variable C(GITHUB_API_URL) is used, then the default.
+      - If not set, the environment variable C(GITHUB_API_URL) is used, then C(https://api.github.com).
     type: str
-    default: https://api.github.com
   github_token:
     description:
       - A GitHub token allowed to open pull requests. Needed only for a pull request.
-      - If not set, the environment variable C(GITHUB_TOKEN) is used.
+      - If not set, the environment variables C(GITHUB_TOKEN) or C(GH_TOKEN) are used.
     type: str
+  github_validate_certs:
+    description: Verify the GitHub API's TLS certificate.
+    type: bool
+    default: true
   github_ca_path:
     description: A CA bundle to trust for O(github_api_url) (a private GitHub Enterprise Server).
     type: path
   github_repository:
     description: The GitHub repository (C(owner/name)); by default taken from the remote URL.
     type: str
-  github_timeout:
+  github_api_timeout:
     description: Seconds for each GitHub API call.
-    type: int
+    type: float
     default: 30
-  github_retries:
+  github_api_retries:
     description: Retries of a GitHub API call that failed with a rate limit, a 5xx answer or a connection error.
     type: int
     default: 3
+  github_rate_limit_wait:
+    description: Longest wait, in seconds, for a GitHub rate limit to reset before the task fails.
+    type: int
+    default: 60
   git_timeout:
     description: Seconds each git command (clone, fetch, push, revert) may take before the task fails.
     type: int
@@ -264,8 +271,6 @@ duration_s:
   type: float
 """
 
-from ansible.module_utils.basic import env_fallback
-
 from ansible_collections.sre.rollback.plugins.module_utils.common import RollbackModule
 from ansible_collections.sre.rollback.plugins.module_utils.git_repo import (
     DEFAULT_AUTHOR_EMAIL,
@@ -274,6 +279,7 @@ from ansible_collections.sre.rollback.plugins.module_utils.git_repo import (
     GitHubClient,
     GitRevert,
 )
+from ansible_collections.sre.rollback.plugins.module_utils.github import github_argspec
 
 
 def main():
@@ -294,14 +300,10 @@ def main():
             pull_request_branch=dict(type="str"),
             pull_request_title=dict(type="str"),
             pull_request_body=dict(type="str"),
-            github_api_url=dict(type="str", default="https://api.github.com", fallback=(env_fallback, ["GITHUB_API_URL"])),
-            github_token=dict(type="str", no_log=True, fallback=(env_fallback, ["GITHUB_TOKEN"])),
-            github_ca_path=dict(type="path"),
             github_repository=dict(type="str"),
-            github_timeout=dict(type="int", default=30),
-            github_retries=dict(type="int", default=3),
             git_timeout=dict(type="int", default=120),
         ),
+        fragments=[github_argspec("github_")],
         mutually_exclusive=[("path", "repo")],
         required_one_of=[("path", "repo")],
         supports_check_mode=True,
@@ -312,8 +314,7 @@ def main():
         module.require_libraries([("httpx", HTTPX_IMPORT_ERROR)])
 
     def github_client():
-        return GitHubClient(params["github_api_url"], params["github_token"], timeout=params["github_timeout"],
-                            retries=params["github_retries"], ca_path=params["github_ca_path"])
+        return GitHubClient.from_params(params, prefix="github_")
 
     def revert():
         procedure = GitRevert(

@@ -411,8 +411,8 @@ from ansible_collections.sre.rollback.plugins.module_utils.health import (
     HealthProbe,
     HealthProbeError,
     Thresholds,
-    resolve_verify,
 )
+from ansible_collections.sre.rollback.plugins.module_utils.trust import ca_bundle
 
 
 def main():
@@ -461,7 +461,7 @@ def main():
             expected_version=p["expected_version"],
             version_field=p["version_field"],
             version_header=p["version_header"],
-            verify=resolve_verify(p["validate_certs"], p["ca_path"]),
+            verify=ca_bundle(p["validate_certs"], p["ca_path"]),
             follow_redirects=p["follow_redirects"],
             thresholds=Thresholds(
                 max_consecutive_failures=p["max_consecutive_failures"],

@@ -108,15 +108,12 @@ from ansible_collections.sre.rollback.plugins.module_utils.azure_auth import (
     AZURE_IDENTITY_IMPORT_ERROR,
     AzureSettings,
 )
-from ansible_collections.sre.rollback.plugins.module_utils.azure_errors import arm_call
 from ansible_collections.sre.rollback.plugins.module_utils.azure_staticsites import (
     AZURE_WEB_IMPORT_ERROR,
     StaticWebApp,
-    environment_name,
-    is_absent,
+    remove_environment,
 )
-from ansible_collections.sre.rollback.plugins.module_utils.common import RollbackError, RollbackModule
-from ansible_collections.sre.rollback.plugins.module_utils.operation_wait import wait_for_operation
+from ansible_collections.sre.rollback.plugins.module_utils.common import RollbackModule
 
 
 def main():
@@ -137,41 +134,13 @@ def main():
     params = module.params
 
     def delete():
-        name = environment_name(params["environment"])
-        if params["timeout"] <= 0 or params["polling_interval"] <= 0:
-            raise RollbackError("timeout and polling_interval must be more than 0.")
         app = StaticWebApp.connect(AzureSettings.from_params(params), params["resource_group"], params["name"])
-        app.site()  # a missing site or resource group says so, before anything else
-        current = app.environment(name)
-        if current is not None and current.is_production and not params["confirm"]:
-            raise RollbackError(
-                "Refusing to delete the production environment ('default') of Static Web App '%s': production "
-                "would serve nothing until the next deploy. Set confirm: true to do it, or redeploy the previous "
-                "version instead." % params["name"],
-                before=current.to_dict(),
-            )
-        if current is None:
-            return False, dict(environment=name, before={}, after={})
-        before = current.to_dict()
-        if is_absent(current):
-            return False, dict(environment=name, before=before, after=before)
-        predicted = {} if not current.is_production else dict(before, status="WaitingForDeployment")
-        if module.check_mode:
-            return True, dict(environment=name, before=before, after=predicted,
-                              diff=dict(before=before, after=predicted))
-        what = "Deleting environment %s of Static Web App %s" % (name, params["name"])
-        poller = app.begin_delete(name, polling_interval=params["polling_interval"])
-        with arm_call(what, before=before):
-            progress = wait_for_operation(poller, params["timeout"], what)
-        remaining = app.environment(name)
-        after = remaining.to_dict() if remaining else {}
-        if remaining is not None and not is_absent(remaining):
-            raise RollbackError(
-                "%s finished, but the environment is still there (status %s)." % (what, remaining.status),
-                before=before, after=after, progress=progress,
-            )
-        return True, dict(environment=name, before=before, after=after, progress=progress,
-                          diff=dict(before=before, after=after))
+        changed, result = remove_environment(
+            app, params["environment"], confirm=params["confirm"], timeout=params["timeout"],
+            polling_interval=params["polling_interval"], check_mode=module.check_mode)
+        if not module.diff_mode:
+            result.pop("diff", None)
+        return changed, result
 
     module.run(delete)
 

@@ -243,9 +243,9 @@ from ansible_collections.sre.rollback.plugins.module_utils.azure_staticsites imp
     StaticWebApp,
     VersionProbe,
     environment_name,
-    resolve_verify,
 )
 from ansible_collections.sre.rollback.plugins.module_utils.common import RollbackError, RollbackModule
+from ansible_collections.sre.rollback.plugins.module_utils.trust import tls_verify
 
 
 def main():
@@ -275,7 +275,7 @@ def main():
         if params["probe_version"]:
             # Bad probe options fail before any call.
             probe = VersionProbe(params["probe_path"], params["version_field"], params["probe_timeout"],
-                                 resolve_verify(params["validate_certs"], params["ca_path"]))
+                                 tls_verify(params["validate_certs"], params["ca_path"]))
         app = StaticWebApp.connect(AzureSettings.from_params(params), params["resource_group"], params["name"])
         site = app.site()
         states = app.environments()

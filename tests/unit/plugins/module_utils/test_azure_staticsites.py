@@ -18,9 +18,9 @@ from ansible_collections.sre.rollback.plugins.module_utils.azure_staticsites imp
     is_absent,
     order_environments,
     parse_version_document,
-    resolve_verify,
     site_summary,
 )
+from ansible_collections.sre.rollback.plugins.module_utils.trust import tls_verify
 from ansible_collections.sre.rollback.plugins.module_utils.common import RollbackError
 
 
@@ -108,14 +108,14 @@ def test_dig():
     assert dig({}, "a") is None
 
 
-def test_resolve_verify(tmp_path):
-    assert resolve_verify(False) is False
-    assert resolve_verify(True, environ={}) is True
+def test_tls_verify(tmp_path):
+    assert tls_verify(False) is False
+    assert tls_verify(True, environ={}) is True
     with pytest.raises(RollbackError, match="does not exist"):
-        resolve_verify(True, str(tmp_path / "missing.pem"))
+        tls_verify(True, str(tmp_path / "missing.pem"))
     with pytest.raises(RollbackError, match="does not exist"):
-        resolve_verify(True, environ={"SSL_CERT_FILE": str(tmp_path / "missing.pem")})
-    assert resolve_verify(True, str(tmp_path), environ={}) is not True  # a directory of CAs: an SSL context
+        tls_verify(True, environ={"SSL_CERT_FILE": str(tmp_path / "missing.pem")})
+    assert tls_verify(True, str(tmp_path), environ={}) is not True  # a directory of CAs: an SSL context
 
 
 def test_version_probe_validates_its_options():

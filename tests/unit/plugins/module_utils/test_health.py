@@ -24,9 +24,9 @@ from ansible_collections.sre.rollback.plugins.module_utils.health import (
     Thresholds,
     lookup_path,
     percentile,
-    resolve_verify,
     values_match,
 )
+from ansible_collections.sre.rollback.plugins.module_utils.trust import ca_bundle
 
 HEALTHY_BODY = {"health": "healthy", "version": "1.2.3", "status": {"db": "up"}, "checks": [{"status": "pass"}]}
 
@@ -467,10 +467,10 @@ def test_lookup_path_and_values_match():
     assert not values_match("up", "down") and not values_match(False, "true") and not values_match(1, 2)
 
 
-def test_resolve_verify_order():
+def test_ca_bundle_order():
     env = {"REQUESTS_CA_BUNDLE": "/b.pem", "SSL_CERT_DIR": "/dir"}
-    assert resolve_verify(False, "/x.pem", env) is False
-    assert resolve_verify(True, "/x.pem", env) == "/x.pem"
-    assert resolve_verify(True, None, {"SSL_CERT_FILE": "/a.pem", **env}) == "/a.pem"
-    assert resolve_verify(True, None, env) == "/b.pem"
-    assert resolve_verify(True, None, {}) is True
+    assert ca_bundle(False, "/x.pem", env) is False
+    assert ca_bundle(True, "/x.pem", env) == "/x.pem"
+    assert ca_bundle(True, None, {"SSL_CERT_FILE": "/a.pem", **env}) == "/a.pem"
+    assert ca_bundle(True, None, env) == "/b.pem"
+    assert ca_bundle(True, None, {}) is True
