@@ -15,7 +15,7 @@ export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 export PATH := $(BIN):$(PATH)
 export SRE_SANDBOX_DIR ?= $(ROOT)/.sandbox
 
-.PHONY: help install demo test sanity units sandbox-tests integration molecule lint build build-check \
+.PHONY: help install system-deps demo test sanity units sandbox-tests integration molecule lint build build-check \
         sandbox-start sandbox-stop bench clean
 
 help:
@@ -24,7 +24,11 @@ help:
 	@echo "make sandbox-start / sandbox-stop - run the sandbox for your own playbook runs"
 	@echo "make bench  - compare webapp_slot_swap with the bare SDK and azure_rm_webappslot"
 
-install: $(VENV)/.installed $(COLLECTION_LINK)
+install: $(VENV)/.installed $(COLLECTION_LINK) system-deps
+
+# Real servers the sandbox runs on loopback (Redis, PostgreSQL, Azurite).
+system-deps:
+	@tools/install_system_deps.sh
 
 $(VENV)/.installed: requirements.txt tests/requirements.txt
 	@echo "== Python: $(PYTHON)"

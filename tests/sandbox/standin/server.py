@@ -31,8 +31,25 @@ from .operations import Operations
 from .staticsites import StaticSitesProvider
 from .web import DropConnection, HttpsServer, Response
 
-# Add a stand-in for another Azure service by appending its provider class here.
+# Add a stand-in for another service by appending its provider class here.
 PROVIDERS = [AppServiceProvider, BlueGreenProvider, StaticSitesProvider, GitHubProvider]
+
+
+def selected_providers(names=None):
+    """The provider classes to start: all, or those named in SRE_SANDBOX_PROVIDERS (comma-separated).
+
+    Starting a subset makes a stand-in quicker to work on alone; the tests and
+    the demo always start them all.
+    """
+    names = names if names is not None else os.environ.get("SRE_SANDBOX_PROVIDERS", "")
+    wanted = {n.strip() for n in names.split(",") if n.strip()}
+    if not wanted:
+        return list(PROVIDERS)
+    known = {p.name for p in PROVIDERS}
+    unknown = wanted - known
+    if unknown:
+        raise ValueError(f"SRE_SANDBOX_PROVIDERS names unknown providers {sorted(unknown)}; known: {sorted(known)}")
+    return [p for p in PROVIDERS if p.name in wanted]
 
 RUNTIME_FILES = ("runtime.json", "env.sh", "env.json")
 
@@ -49,7 +66,7 @@ class SandboxServer:
         self.identity = Identity(self.sandbox)
         self.arm = Arm(self.sandbox, self.identity)
         self.operations = Operations(self.sandbox, self.arm)
-        for provider_class in PROVIDERS:
+        for provider_class in selected_providers():
             self.sandbox.providers.append(provider_class(self.sandbox, self.arm, self.operations, self.faults))
         Admin(self.sandbox, self.faults, self.operations)
 
