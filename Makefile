@@ -16,13 +16,14 @@ export PATH := $(BIN):$(PATH)
 export SRE_SANDBOX_DIR ?= $(ROOT)/.sandbox
 
 .PHONY: help install system-deps demo test sanity units sandbox-tests integration molecule lint build build-check \
-        sandbox-start sandbox-stop bench clean
+        sandbox-start sandbox-stop bench bench-alembic bench-redis clean
 
 help:
 	@echo "make demo   - run the automatic swap-back demo against the local sandbox"
 	@echo "make test   - run every test (sanity, units, sandbox, integration, molecule)"
 	@echo "make sandbox-start / sandbox-stop - run the sandbox for your own playbook runs"
 	@echo "make bench  - compare webapp_slot_swap with the bare SDK and azure_rm_webappslot"
+	@echo "make bench-alembic / bench-redis - alembic_migration vs alembic, redis_flush vs redis-cli"
 
 install: $(VENV)/.installed $(COLLECTION_LINK) system-deps
 
@@ -73,7 +74,7 @@ units: install
 
 sandbox-tests: install
 	@echo "== sandbox tests (the stand-in against the real SDKs)"
-	$(PY) -m pytest -q tests/sandbox/tests
+	$(PY) -m pytest -q -n 2 -p no:cacheprovider tests/sandbox/tests
 
 # One sandbox for the whole integration run; ansible-test passes its endpoints
 # to every target through integration_config.yml, as its cloud plugins do.
@@ -100,6 +101,12 @@ build-check: install
 
 bench: install
 	tools/with_sandbox.sh $(PY) bench/slot_swap.py
+
+bench-alembic: install
+	tools/with_sandbox.sh $(PY) bench/alembic_downgrade.py
+
+bench-redis: install
+	$(PY) bench/redis_flush.py
 
 clean: sandbox-stop
 	rm -rf .cache .sandbox tests/output

@@ -19,20 +19,48 @@ import sys
 import threading
 
 from . import tls
+from .acr import AcrProvider
 from .admin import Admin
 from .appservice import AppServiceProvider
 from .arm import Arm, ArmError, arm_error_response, request_headers
+from .azurite import AzuriteProvider
+from .blobstore import BlobStoreProvider
 from .bluegreen import BlueGreenProvider
+from .compute import ComputeProvider
 from .core import Sandbox, load_seed
+from .cosmosdb import CosmosDbProvider
+from .deployments import DeploymentsProvider
 from .faults import Faults
 from .github import GitHubProvider
 from .identity import Identity
+from .keyvault import KeyVaultProvider
+from .notify import NotifyProvider
 from .operations import Operations
+from .postgres import PostgresProvider
+from .postgresflex import PostgresFlexProvider
+from .redis import RedisProvider
 from .staticsites import StaticSitesProvider
 from .web import DropConnection, HttpsServer, Response
 
 # Add a stand-in for another service by appending its provider class here.
-PROVIDERS = [AppServiceProvider, BlueGreenProvider, StaticSitesProvider, GitHubProvider]
+# Order matters where one uses another's hook: postgres before postgresflex.
+PROVIDERS = [
+    AppServiceProvider,
+    BlueGreenProvider,
+    StaticSitesProvider,
+    GitHubProvider,
+    NotifyProvider,
+    PostgresProvider,
+    PostgresFlexProvider,
+    KeyVaultProvider,
+    CosmosDbProvider,
+    RedisProvider,
+    ComputeProvider,
+    DeploymentsProvider,
+    BlobStoreProvider,
+    AzuriteProvider,
+    AcrProvider,
+]
 
 
 def selected_providers(names=None):
@@ -50,6 +78,7 @@ def selected_providers(names=None):
     if unknown:
         raise ValueError(f"SRE_SANDBOX_PROVIDERS names unknown providers {sorted(unknown)}; known: {sorted(known)}")
     return [p for p in PROVIDERS if p.name in wanted]
+
 
 RUNTIME_FILES = ("runtime.json", "env.sh", "env.json")
 

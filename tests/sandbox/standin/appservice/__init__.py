@@ -25,17 +25,44 @@ class AppServiceProvider:
         self.arm = arm
         self.operations = operations
         self.faults = faults
-        self.state = AppServiceState(sandbox.seed_section(self.name))
+        self.state = AppServiceState(sandbox.seed_section(self.name), self._registry_image)
         self.dataplane = DataPlane(sandbox, self)
         self.dataplane.ensure_hosts()
         AppServiceRoutes(self).register()
         sandbox.admin.add("PUT", r"/_sandbox/builds", self._put_builds)
         sandbox.admin.add("GET", r"/_sandbox/builds", self._get_builds)
+        sandbox.admin.add("GET", r"/_sandbox/appservice/settings", self._get_settings)
+        sandbox.admin.add("PUT", r"/_sandbox/appservice/settings", self._put_settings)
+        # Seconds a new image's container takes to start after linuxFxVersion changes (the old one
+        # serves meanwhile). 0, the default, switches at once.
+        self.container_start_s = 0.0
         sandbox.on_reset(self._reset)
 
+    def _get_settings(self, request):
+        with self.sandbox.lock:
+            return Response.json({"container_start_s": self.container_start_s})
+
+    def _put_settings(self, request):
+        try:
+            body = request.json()
+        except BadJson as err:
+            return Response.json({"error": f"invalid JSON: {err}"}, 400)
+        value = body.get("container_start_s") if isinstance(body, dict) and set(body) == {"container_start_s"} else None
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+            return Response.json({"error": 'expected {"container_start_s": <seconds >= 0>}'}, 400)
+        with self.sandbox.lock:
+            self.container_start_s = float(value)
+            return Response.json({"container_start_s": self.container_start_s})
+
     def _reset(self):
-        self.state = AppServiceState(self.sandbox.seed_section(self.name))
+        self.container_start_s = 0.0
+        self.state = AppServiceState(self.sandbox.seed_section(self.name), self._registry_image)
         self.dataplane.ensure_hosts()
+
+    def _registry_image(self, image):
+        """What pulling `image` from a sandbox registry gives (the ACR stand-in, if it runs), else None."""
+        lookup = self.sandbox.hooks.get("acr_image")
+        return lookup(image) if lookup else None
 
     # -- admin -------------------------------------------------------------------------
     def _get_builds(self, request):
@@ -59,7 +86,7 @@ class AppServiceProvider:
         for site in self.state.sites.values():
             slots = {}
             for slot in site.slots.values():
-                build = self.state.builds.describe(slot.image, slot.app_settings)
+                build = self.state.builds.describe(slot.serving_image, slot.app_settings)
                 slots[slot.name] = {
                     "id": slot_id(self.arm, slot),
                     "host": slot.host,

@@ -29,7 +29,7 @@ class DataPlane(HostPool):
                 slot = site.slot(key[2]) if site else None
                 if slot is None:
                     return Response.text("404 Web Site not found.\n", 404)
-                build = self.provider.state.builds.describe(slot.image, slot.app_settings)
+                build = self.provider.state.builds.describe(slot.serving_image, slot.app_settings)
                 names = {"site": site.name, "slot": slot.name}
             # Sleep outside the lock: a slow app must not stall ARM.
             if build["latency_ms"]:
@@ -41,6 +41,11 @@ class DataPlane(HostPool):
     def _serve(request, build, names):
         if request.method not in ("GET", "HEAD"):
             return Response.text("405 Method Not Allowed\n", 405, {"Allow": "GET, HEAD"})
+        if build.get("pull_error"):
+            # The container never started (its image could not be pulled): App Service's
+            # front end answers every path with its own 503 page.
+            return Response.text(f":( Application Error\n\n{names['site']} ({names['slot']}): the container "
+                                 f"could not start. {build['pull_error']}\n", 503)
         if request.path == "/health":
             health = "healthy" if build["healthy"] else "unhealthy"
             body = {"status": health, "health": health, "version": build["version"],

@@ -16,6 +16,7 @@ the operation timer), so no locking is done in this module.
 """
 
 import copy
+import time
 
 from ..core import iso, utcnow
 
@@ -52,8 +53,11 @@ def image_of(linux_fx_version):
 class Builds:
     """Catalog of container images: how the app built from each one behaves."""
 
-    def __init__(self, entries):
+    def __init__(self, entries, registry=None):
         self.entries = {}
+        # image -> None (not in a sandbox registry) or {"exists", "bad", "digest", ...}: what a
+        # container host pulling the image gets (sandbox.hooks["acr_image"], when the ACR stand-in runs).
+        self.registry = registry
         self.merge(entries)
 
     def merge(self, entries):
@@ -75,12 +79,22 @@ class Builds:
         broken_here = bool(breaks_on) and all((app_settings or {}).get(k) == v for k, v in breaks_on.items())
         name = image.rsplit("/", 1)[-1]
         tag = name.split(":", 1)[1] if ":" in name else (image or "latest")
-        return {
+        described = {
             "image": image,
             "healthy": bool(entry.get("healthy", True)) and not broken_here,
             "version": str(entry.get("version") or tag),
             "latency_ms": int(entry.get("latency_ms", 0)),
         }
+        # An image in a sandbox registry is pulled from it when the container starts: a missing
+        # repository or tag means no container at all, a tag the registry marks bad an unhealthy app.
+        pulled = self.registry(image) if self.registry and image else None
+        if pulled is not None:
+            described["healthy"] = described["healthy"] and pulled["exists"] and not pulled["bad"]
+            described["digest"] = pulled["digest"]
+            described["pull_error"] = None if pulled["exists"] else (
+                f"manifest for {image} not found: manifest unknown (repository {pulled['repository']} "
+                f"has no tag or digest {pulled['reference']})")
+        return described
 
 
 class Slot:
@@ -105,6 +119,9 @@ class Slot:
         self.last_modified = utcnow()
         self.last_restart = None
         self.host = None  # "127.0.0.1:PORT", assigned by the data plane
+        # While a new image's container starts, the old container keeps serving:
+        # {"serving": image, "ready_at": monotonic seconds}, or None.
+        self.starting = None
 
     @staticmethod
     def _seed_deployment(d):
@@ -124,6 +141,19 @@ class Slot:
     @property
     def image(self):
         return image_of(self.site_config.get("linuxFxVersion"))
+
+    def start_container(self, old_image, start_s):
+        """The configured image changed: its container takes `start_s` to start, the old one serves meanwhile."""
+        serving = self.serving_image if self.starting else old_image
+        self.starting = {"serving": serving, "ready_at": time.monotonic() + start_s} if start_s > 0 else None
+
+    @property
+    def serving_image(self):
+        """The image whose container answers on the slot's host now."""
+        if self.starting and time.monotonic() < self.starting["ready_at"]:
+            return self.starting["serving"]
+        self.starting = None
+        return self.image
 
     # -- sticky vs content -------------------------------------------------------------
     def _sticky_settings(self):
@@ -164,6 +194,7 @@ class Slot:
         self.app_settings = {k: v for k, v in self.app_settings.items() if k in sticky_app}
         self.connection_strings = {k: v for k, v in self.connection_strings.items() if k in sticky_cs}
         self.deployments = []
+        self.starting = None  # a swap serves each slot's content at once (its container was warm)
         return content
 
     def put_content(self, content):
@@ -221,8 +252,8 @@ class Site:
 
 
 class AppServiceState:
-    def __init__(self, seed):
-        self.builds = Builds(seed.get("builds", {}))
+    def __init__(self, seed, registry=None):
+        self.builds = Builds(seed.get("builds", {}), registry)
         self.sites = {}  # (rg lower, site lower) -> Site
         for site_seed in seed.get("sites", []):
             site = Site(site_seed["resource_group"], site_seed)

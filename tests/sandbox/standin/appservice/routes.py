@@ -109,7 +109,10 @@ class AppServiceRoutes:
         # App Service treats omitted/null siteConfig properties as "leave unchanged",
         # for PUT as well as PATCH.
         props = self.arm.body(request).get("properties") or {}
+        old_image = slot.image
         slot.site_config.update({k: v for k, v in props.items() if v is not None})
+        if slot.image != old_image:
+            slot.start_container(old_image, self.p.container_start_s)
         slot.last_modified = utcnow()
         return self.get_config(request, slot)
 

@@ -1,0 +1,46 @@
+# shellcheck shell=bash
+# Sourced by the runme.sh of the playbook targets: run the playbooks as a person does, from
+# the collection root with its inventory and ansible.cfg and the sandbox environment loaded,
+# and check their exit codes, recaps and output.
+set -euo pipefail
+config=$(cd ../.. && pwd)/integration_config.yml
+root="${ANSIBLE_COLLECTIONS_PATH%%:*}/ansible_collections/sre/rollback"
+[ -f "$root/playbooks/rollback-backend.yml" ] || { echo "collection root not found at $root"; exit 1; }
+eval "$(python - "$config" <<'PY'
+import json, shlex, sys
+with open(sys.argv[1]) as handle:
+    env = json.load(handle)["sandbox"]["env"]
+for name, value in sorted(env.items()):
+    print("export %s=%s" % (name, shlex.quote(value)))
+PY
+)"
+cd "$root"
+# ansible-test points every ANSIBLE_* setting at its own test harness (an empty
+# inventory, its own ansible.cfg); a person has none of those, only the checkout.
+for name in $(env | grep -o '^ANSIBLE_[A-Z_]*'); do
+  case $name in ANSIBLE_COLLECTIONS_PATH|ANSIBLE_TEST_*) ;; *) unset "$name" ;; esac
+done
+export ANSIBLE_CONFIG="$root/ansible.cfg" ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+admin() { curl -sf --cacert "$REQUESTS_CA_BUNDLE" -X "$1" "$SRE_SANDBOX_URL/$2" -H 'Content-Type: application/json' ${3:+-d "$3"}; }
+play() {  # play <expected rc> <playbook> [args...]: run it, keep the output, check the exit code
+  local expected=$1; shift
+  local rc=0
+  ansible-playbook "$@" >"$log" 2>&1 || rc=$?
+  if [ "$rc" != "$expected" ]; then cat "$log"; echo "FAIL: ansible-playbook $* exited $rc, expected $expected"; exit 1; fi
+}
+recap() {  # recap <host> <changed> <failed>
+  grep -Eq "^$1 +: ok=[0-9]+ +changed=$2 +unreachable=0 +failed=$3 " "$log" \
+    || { cat "$log"; echo "FAIL: expected $1 changed=$2 failed=$3"; exit 1; }
+}
+says() { grep -q -- "$1" "$log" || { cat "$log"; echo "FAIL: output lacks: $1"; exit 1; }; }
+serves() {  # serves <url> <version>
+  local got
+  got=$(curl -sf --cacert "$REQUESTS_CA_BUNDLE" "$1" | python -c 'import json, sys; print(json.load(sys.stdin)["version"])')
+  [ "$got" = "$2" ] || { echo "FAIL: $1 serves $got, expected $2"; exit 1; }
+}
+prod_url() { admin GET state | python -c 'import json, sys
+print([s for s in json.load(sys.stdin)["sites"] if s["name"] == "fundrbolt-sandbox-api"][0]["slots"]["production"]["url"])'; }
+

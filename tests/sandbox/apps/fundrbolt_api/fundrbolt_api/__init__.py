@@ -1,0 +1,1 @@
+"""The sample application the alembic_migration tests migrate (see ../README.md)."""
