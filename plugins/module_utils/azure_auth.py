@@ -56,7 +56,7 @@ AZURE_AUTH_ARGSPEC = dict(
 class AzureSettings:
     """The resolved connection settings of one module run."""
 
-    subscription_id: str
+    subscription_id: str | None  # None only for data-plane clients (require_subscription=False)
     arm_endpoint: str
     authority_host: str
     tenant_id: str | None = None
@@ -66,9 +66,13 @@ class AzureSettings:
     api_timeout: float = 60.0
 
     @classmethod
-    def from_params(cls, params):
-        """Validate the shared options and fill in the cloud's endpoints."""
-        if not params.get("subscription_id"):
+    def from_params(cls, params, require_subscription=True):
+        """Validate the shared options and fill in the cloud's endpoints.
+
+        Data-plane clients (Key Vault, Blob storage) sign in with the same
+        credential but have no subscription: they pass require_subscription=False.
+        """
+        if require_subscription and not params.get("subscription_id"):
             raise RollbackError(
                 "No Azure subscription given: set the subscription_id option or the "
                 "AZURE_SUBSCRIPTION_ID environment variable."
@@ -92,7 +96,7 @@ class AzureSettings:
         if params.get("api_retries", 0) < 0 or params.get("api_timeout", 1) <= 0:
             raise RollbackError("api_retries must be 0 or more and api_timeout more than 0.")
         return cls(
-            subscription_id=params["subscription_id"],
+            subscription_id=params.get("subscription_id"),
             arm_endpoint=arm_endpoint,
             authority_host=authority_host.rstrip("/"),
             tenant_id=params.get("tenant_id"),

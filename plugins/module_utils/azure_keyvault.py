@@ -250,9 +250,9 @@ class KeyVaultSecret:
 
     @classmethod
     def from_params(cls, params):
-        # The data plane needs no subscription; AzureSettings insists on one for ARM, so stand one in.
-        shared = dict(params, subscription_id=params.get("subscription_id") or "not-used-by-key-vault")
-        return cls.connect(AzureSettings.from_params(shared), params["vault_url"], params["name"])
+        # The data plane needs no subscription, only the credential.
+        settings = AzureSettings.from_params(params, require_subscription=False)
+        return cls.connect(settings, params["vault_url"], params["name"])
 
     def _call(self, what):
         return _KeyVaultCall(what, self.vault_url)

@@ -236,8 +236,8 @@ def main():
     params = module.params
 
     def entra_credential():
-        # The blob data plane has no subscription, but AzureSettings validates one for ARM modules.
-        return AzureSettings.from_params(dict(params, subscription_id=params.get("subscription_id") or "none")).credential()
+        # The blob data plane has no subscription, only the credential.
+        return AzureSettings.from_params(params, require_subscription=False).credential()
 
     def restore():
         service = service_client(params, entra_credential)
