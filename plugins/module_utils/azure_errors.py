@@ -67,6 +67,13 @@ def arm_call(what, not_found=None, **details):
             ) from error
         raise RollbackError(not_found or "%s: not found (%s)" % (what, arm_error_message(error)), **details) from error
     except HttpResponseError as error:
+        if error.status_code is not None and 200 <= error.status_code < 300:
+            # A long-running operation that ended Failed surfaces from a successful status poll:
+            # its HTTP status says nothing, the operation's own error says what went wrong.
+            raise RollbackError(
+                "%s failed: the operation ended Failed with %s: %s" % (what, arm_error_code(error), arm_error_message(error)),
+                **details
+            ) from error
         raise RollbackError(
             "%s failed: HTTP %s %s: %s" % (what, error.status_code, arm_error_code(error), arm_error_message(error)),
             **details

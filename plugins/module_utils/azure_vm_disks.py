@@ -27,16 +27,16 @@ import time
 import traceback
 
 from ansible_collections.sre.rollback.plugins.module_utils.azure_auth import AZURE_IDENTITY_IMPORT_ERROR, AzureSettings
-from ansible_collections.sre.rollback.plugins.module_utils.azure_errors import arm_call, arm_error_code, arm_error_message
+from ansible_collections.sre.rollback.plugins.module_utils.azure_errors import arm_call
 from ansible_collections.sre.rollback.plugins.module_utils.common import RollbackError
 from ansible_collections.sre.rollback.plugins.module_utils.operation_wait import wait_for_operation
 
 try:
-    from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+    from azure.core.exceptions import ResourceNotFoundError
     from azure.mgmt.compute import ComputeManagementClient
 except ImportError:
     AZURE_COMPUTE_IMPORT_ERROR = traceback.format_exc()
-    HttpResponseError = ResourceNotFoundError = None
+    ResourceNotFoundError = None
 else:
     AZURE_COMPUTE_IMPORT_ERROR = None
 
@@ -216,14 +216,7 @@ class VmDisks:
     def _wait(self, what, begin, timeout_s):
         with arm_call(what):
             poller = begin()
-            try:
-                return wait_for_operation(poller, timeout_s, what), poller
-            except HttpResponseError as error:
-                # The operation reported Failed in a successful status poll: the HTTP status says nothing.
-                if error.status_code is not None and 200 <= error.status_code < 300:
-                    raise RollbackError("%s failed: the operation ended Failed with %s: %s"
-                                        % (what, arm_error_code(error), arm_error_message(error))) from error
-                raise
+            return wait_for_operation(poller, timeout_s, what), poller
 
     def create_disk(self, name, body, timeout_s):
         progress, poller = self._wait("Creating disk %s" % name, lambda: self.client.disks.begin_create_or_update(
