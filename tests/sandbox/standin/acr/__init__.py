@@ -23,6 +23,7 @@ Admin (no auth, never faulted):
 """
 
 from ..arm import ArmError
+from ..calls import CallLog
 from ..core import iso, utcnow
 from ..web import BadJson, Response
 from . import model
@@ -42,7 +43,7 @@ class AcrProvider:
         self.arm = arm
         self.identity = arm.identity
         self.faults = faults
-        self.calls = []
+        self.calls = CallLog(sandbox, "acr")
         self.state = model.AcrState(sandbox.seed_section(self.name))
         self._check_resource_groups()
         self.dataplane = DataPlane(sandbox, self)
@@ -52,8 +53,6 @@ class AcrProvider:
         arm.arm_route("GET", SUBSCRIPTION + PROVIDERS_PATH, self._list_in_subscription)
         sandbox.admin.add("GET", r"/_sandbox/acr", self._admin_state)
         sandbox.admin.add("PUT", r"/_sandbox/acr/registries/(?P<registry>[^/]+)/access", self._admin_access)
-        sandbox.admin.add("GET", r"/_sandbox/acr/calls", self._admin_calls)
-        sandbox.admin.add("DELETE", r"/_sandbox/acr/calls", self._admin_clear_calls)
         sandbox.hooks[IMAGE_HOOK] = self.image_info
         sandbox.on_reset(self._reset)
 
@@ -161,15 +160,6 @@ class AcrProvider:
                 return Response.json({"error": f"no registry {request.params['registry']}"}, 404)
             registry.identity_can_pull = body["identity_can_pull"]
             return Response.json({"registry": registry.name, "identity_can_pull": registry.identity_can_pull})
-
-    def _admin_calls(self, request):
-        with self.sandbox.lock:
-            return Response.json({"calls": list(self.calls)})
-
-    def _admin_clear_calls(self, request):
-        with self.sandbox.lock:
-            self.calls.clear()
-        return Response(204)
 
     # -- provider interface ------------------------------------------------------------
     def snapshot(self):

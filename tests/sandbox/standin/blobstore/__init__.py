@@ -19,6 +19,7 @@ Environment: SRE_SANDBOX_BLOBSTORE_URL (the account URL), SRE_SANDBOX_BLOBSTORE_
 SRE_SANDBOX_BLOBSTORE_KEY, SRE_SANDBOX_BLOBSTORE_CONNECTION_STRING.
 """
 
+from ..calls import CallLog
 from ..faults import FaultSpecError, Faults
 from ..web import BadJson, DropConnection, HttpsServer, Response
 from .model import BlobError, account_from_seed, utcnow
@@ -48,7 +49,7 @@ class BlobStoreProvider:
         self.identity = arm.identity
         self.account = account_from_seed(sandbox.seed_section(self.name))
         self.faults = Faults()
-        self.calls = []
+        self.calls = CallLog(sandbox, "blobstore")
         self.service = BlobService(self)
         self.dataplane = _Listener(sandbox, self._dispatch)
         add = sandbox.admin.add
@@ -58,8 +59,6 @@ class BlobStoreProvider:
         add("GET", r"/_sandbox/blobstore/faults", self._admin_list_faults)
         add("POST", r"/_sandbox/blobstore/faults", self._admin_add_fault)
         add("DELETE", r"/_sandbox/blobstore/faults", self._admin_clear_faults)
-        add("GET", r"/_sandbox/blobstore/calls", self._admin_list_calls)
-        add("DELETE", r"/_sandbox/blobstore/calls", self._admin_clear_calls)
         sandbox.on_reset(self._reset)
 
     @property
@@ -164,16 +163,6 @@ class BlobStoreProvider:
     def _admin_clear_faults(self, request):
         self.faults.clear()
         return Response(204)
-
-    def _admin_list_calls(self, request):
-        with self.sandbox.lock:
-            return Response.json({"calls": list(self.calls)})
-
-    def _admin_clear_calls(self, request):
-        with self.sandbox.lock:
-            self.calls.clear()
-        return Response(204)
-
 
 class _Listener:
     """The account's own HTTPS port; `dataplane` so runtime.json lists it and stop waits for it."""

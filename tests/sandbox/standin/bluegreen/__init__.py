@@ -35,6 +35,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from ..calls import CallLog
 from ..faults import FaultSpecError, Faults
 from ..web import BadJson, DropConnection, HttpsServer, Response, Router, _make_handler
 from .model import ENVIRONMENTS, Controller, ControllerError, stamp
@@ -59,7 +60,7 @@ class BlueGreenProvider:
         self.sandbox = sandbox
         self.controller = Controller(sandbox.seed_section(self.name), sandbox.lock)
         self.faults = Faults()
-        self.calls = []
+        self.calls = CallLog(sandbox, "bluegreen")
         self.routes = Router()
         for method, path, handler in (
             ("GET", r"/deployment/status", self._status),
@@ -81,8 +82,6 @@ class BlueGreenProvider:
         add("GET", r"/_sandbox/bluegreen/faults", self._admin_list_faults)
         add("POST", r"/_sandbox/bluegreen/faults", self._admin_add_fault)
         add("DELETE", r"/_sandbox/bluegreen/faults", self._admin_clear_faults)
-        add("GET", r"/_sandbox/bluegreen/calls", self._admin_list_calls)
-        add("DELETE", r"/_sandbox/bluegreen/calls", self._admin_clear_calls)
         sandbox.on_reset(self._reset)
 
     def _reset(self):
@@ -303,16 +302,6 @@ class BlueGreenProvider:
             self.faults.clear()
             self.controller.controller_faults.clear()
         return Response(204)
-
-    def _admin_list_calls(self, request):
-        with self.sandbox.lock:
-            return Response.json({"calls": list(self.calls)})
-
-    def _admin_clear_calls(self, request):
-        with self.sandbox.lock:
-            self.calls.clear()
-        return Response(204)
-
 
 def _fault_response(status, code, message):
     return _error(status, code, message)

@@ -18,6 +18,7 @@ Faults: `/_sandbox/faults` applies to the vault ports as well (matched on the
 data-plane path, e.g. `"path": "/secrets/database-url$"`).
 """
 
+from ..calls import CallLog
 from ..settings import AdminSettings
 from ..web import BadJson, Response
 from ..core import iso, utcnow
@@ -35,14 +36,12 @@ class KeyVaultProvider:
         self.identity = arm.identity
         self.faults = faults
         self.settings = AdminSettings(sandbox, "keyvault", DEFAULT_SETTINGS)
-        self.calls = []
+        self.calls = CallLog(sandbox, "keyvault")
         self.state = model.KeyVaultState(sandbox.seed_section(self.name))
         self.dataplane = DataPlane(sandbox, self)
         self.dataplane.ensure_hosts()
         add = sandbox.admin.add
         add("GET", r"/_sandbox/keyvault", self._admin_state)
-        add("GET", r"/_sandbox/keyvault/calls", self._admin_calls)
-        add("DELETE", r"/_sandbox/keyvault/calls", self._admin_clear_calls)
         add("PUT", r"/_sandbox/keyvault/vaults/(?P<vault>[^/]+)/permissions", self._admin_permissions)
         sandbox.on_reset(self._reset)
 
@@ -76,15 +75,6 @@ class KeyVaultProvider:
     def _admin_state(self, request):
         with self.sandbox.lock:
             return Response.json(self.snapshot())
-
-    def _admin_calls(self, request):
-        with self.sandbox.lock:
-            return Response.json({"calls": list(self.calls)})
-
-    def _admin_clear_calls(self, request):
-        with self.sandbox.lock:
-            self.calls.clear()
-        return Response(204)
 
     def _admin_permissions(self, request):
         try:
