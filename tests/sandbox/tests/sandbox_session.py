@@ -19,6 +19,13 @@ from azure.mgmt.web import WebSiteManagementClient
 HERE = os.path.dirname(os.path.abspath(__file__))
 SANDBOXCTL = os.path.join(os.path.dirname(HERE), "sandboxctl.py")
 
+# The checks sandboxctl stop relies on, for the tests that prove nothing is left behind.
+sys.path.insert(0, os.path.dirname(HERE))
+import sandboxctl as sandbox_cli  # noqa: E402  pylint: disable=wrong-import-position
+
+port_open = sandbox_cli.port_open
+process_alive = sandbox_cli.process_alive
+
 RG = "rg-fundrbolt-sandbox"
 SITE = "fundrbolt-sandbox-api"
 

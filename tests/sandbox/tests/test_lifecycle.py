@@ -2,15 +2,8 @@
 
 import json
 import os
-import socket
 
-from sandbox_session import sandboxctl
-
-
-def _port_open(port):
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+from sandbox_session import port_open, sandboxctl
 
 
 def test_start_status_stop(tmp_path):
@@ -31,7 +24,7 @@ def test_start_status_stop(tmp_path):
 
     assert not os.path.exists(f"/proc/{runtime['pid']}") or \
         open(f"/proc/{runtime['pid']}/stat").read().rsplit(")", 1)[1].split()[0] == "Z"
-    assert not any(_port_open(p) for p in runtime["ports"])
+    assert not any(port_open(p) for p in runtime["ports"])
     assert not (state_dir / "env.sh").exists()
     assert sandboxctl("status", state_dir=state_dir, check=False).returncode == 3
     assert sandboxctl("stop", state_dir=state_dir).returncode == 0

@@ -3,31 +3,16 @@
 import datetime
 import json
 import os
-import socket
 import sys
 import time
 
 import psycopg
 import pytest
 import sqlalchemy
-from sandbox_session import sandboxctl
+from sandbox_session import port_open, process_alive, sandboxctl
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from standin.postgres.clusters import PostgresClusters, pick_root, utcnow  # noqa: E402
-
-
-def _port_open(port):
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def _postgres_pids(data_directory):
@@ -37,7 +22,7 @@ def _postgres_pids(data_directory):
         if entry.isdigit():
             try:
                 with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                    if data_directory.encode() in fh.read() and _alive(int(entry)):
+                    if data_directory.encode() in fh.read() and process_alive(int(entry)):
                         pids.append(int(entry))
             except OSError:
                 continue
@@ -162,7 +147,7 @@ def test_drop_stops_the_server_and_deletes_its_files(clusters):
     assert clusters.drop("scratch-db") is False
     assert not _postgres_pids(data)
     assert not os.path.exists(os.path.dirname(data))
-    assert not _port_open(info["port"])
+    assert not port_open(info["port"])
 
 
 def test_stop_leaves_no_postgres_process(tmp_path, monkeypatch):
@@ -183,5 +168,5 @@ def test_stop_leaves_no_postgres_process(tmp_path, monkeypatch):
     finally:
         sandboxctl("stop", state_dir=state_dir)
     assert not _postgres_pids(data)
-    assert not _port_open(port)
+    assert not port_open(port)
     print(f"sandbox start with the postgres provider alone: {start_s:.2f}s")

@@ -12,7 +12,7 @@ import time
 import pytest
 import redis
 import requests
-from sandbox_session import sandboxctl
+from sandbox_session import port_open, process_alive, sandboxctl
 
 
 @pytest.fixture
@@ -193,20 +193,6 @@ def test_slowlog_records_every_command(rsbx):
     assert all(e["duration_us"] >= 0 for e in entries)
 
 
-def _port_open(port):
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
 def _wait(condition, timeout=5.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -240,10 +226,10 @@ def _runtime_pid(state_dir):
 def test_stop_leaves_no_redis_server(tmp_path, monkeypatch):
     state, took = _own_sandbox(tmp_path, monkeypatch)
     assert took < 5 and state["started_in_s"] < 1.0
-    assert _alive(state["pid"]) and _port_open(state["port"]) and _port_open(state["tls_port"])
+    assert process_alive(state["pid"]) and port_open(state["port"]) and port_open(state["tls_port"])
     sandboxctl("stop", state_dir=tmp_path)
-    assert not _alive(state["pid"])
-    assert not _port_open(state["port"]) and not _port_open(state["tls_port"])
+    assert not process_alive(state["pid"])
+    assert not port_open(state["port"]) and not port_open(state["tls_port"])
 
 
 def test_a_killed_sandbox_takes_its_redis_server_with_it(tmp_path, monkeypatch):
@@ -251,8 +237,8 @@ def test_a_killed_sandbox_takes_its_redis_server_with_it(tmp_path, monkeypatch):
     sandbox_pid = _runtime_pid(tmp_path)
     try:
         os.kill(sandbox_pid, signal.SIGKILL)
-        assert _wait(lambda: not _alive(state["pid"])), "redis-server outlived its sandbox"
-        assert _wait(lambda: not _port_open(state["port"]))
+        assert _wait(lambda: not process_alive(state["pid"])), "redis-server outlived its sandbox"
+        assert _wait(lambda: not port_open(state["port"]))
     finally:
         sandboxctl("stop", state_dir=tmp_path, check=False)
 
