@@ -128,8 +128,8 @@ class Arm:
                            f"The api-version '{version}' is invalid. The supported versions are "
                            "of the form 'yyyy-mm-dd' or 'yyyy-mm-dd-preview'.")
 
-    def arm_route(self, method, pattern, handler):
-        """Register an ARM handler(request) -> Response (or raise ArmError)."""
+    def arm_route(self, method, pattern, handler, first=False):
+        """Register an ARM handler(request) -> Response (or raise ArmError); first: see Router.add."""
         def wrapped(request):
             self._authenticate(request)
             self._check_api_version(request)
@@ -139,7 +139,7 @@ class Arm:
             except BadJson as err:
                 raise ArmError(400, "InvalidRequestContent",
                                f"The request content was invalid and could not be deserialized: {err}")
-        self.sandbox.public.add(method, pattern, wrapped)
+        self.sandbox.public.add(method, pattern, wrapped, first=first)
 
     def body(self, request):
         """JSON body of a write; ARM rejects a missing/invalid one with 400."""

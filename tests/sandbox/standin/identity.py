@@ -140,7 +140,16 @@ class Identity:
     def _token_v1(self, request):
         return self._token(request, lambda form: form.get("resource"))
 
-    # -- used by ARM ---------------------------------------------------------------------
+    # -- used by ARM and the data-plane stand-ins --------------------------------------------
+    def token_info(self, token):
+        """{"audience", "expires_at", "client_id"} of a token this identity issued, else None.
+
+        Data planes (Key Vault, Container Registry) check their own audiences with it.
+        """
+        with self.sandbox.lock:
+            info = self._tokens.get(token)
+            return dict(info) if info else None
+
     def check_arm_token(self, token):
         """None if the token may call ARM, else (ARM error code, message)."""
         with self.sandbox.lock:

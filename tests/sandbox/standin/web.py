@@ -77,8 +77,14 @@ class Router:
         self._routes = []
         self._flags = re.IGNORECASE if ignore_case else 0
 
-    def add(self, method, pattern, handler):
-        self._routes.append((method.upper(), re.compile(pattern, self._flags), handler))
+    def add(self, method, pattern, handler, first=False):
+        """Add a route; first=True puts it before every earlier one (a narrower pattern that an
+        earlier, broader one would otherwise answer)."""
+        route = (method.upper(), re.compile(pattern, self._flags), handler)
+        if first:
+            self._routes.insert(0, route)
+        else:
+            self._routes.append(route)
 
     def match(self, method, path):
         """Return (handler, params), or (None, allowed_methods) when no route matches."""

@@ -181,15 +181,8 @@ class DataPlane(HostPool):
         return self._challenge(registry, scope, detail, "insufficient_scope")
 
     def _entra_token(self, token):
-        """{"audience", "expires_at", "client_id"} of a token the sandbox identity issued, else None.
-
-        identity.py offers only an ARM-audience check, so its token table is read
-        directly (under the sandbox lock, which the caller holds).
-        """
-        lookup = getattr(self.provider.identity, "token_info", None)
-        if callable(lookup):
-            return lookup(token)
-        return self.provider.identity._tokens.get(token)  # pylint: disable=protected-access
+        """{"audience", "expires_at", "client_id"} of a token the sandbox identity issued, else None."""
+        return self.provider.identity.token_info(token)
 
     def _exchange(self, request, registry):
         form = request.form()

@@ -167,10 +167,7 @@ class BlobService:
         return None
 
     def _check_token(self, token):
-        identity = self.provider.identity
-        with self.sandbox.lock:
-            # The sandbox's own token store: the identity stand-in keeps no public lookup for other data planes.
-            info = identity._tokens.get(token)  # pylint: disable=protected-access
+        info = self.provider.identity.token_info(token)
         if info is None:
             return "Signature validation failed: the token was not issued by the sandbox identity."
         if info["expires_at"] < time.time():

@@ -54,17 +54,8 @@ class KeyVaultProvider:
 
     # -- used by the data plane ----------------------------------------------------------
     def token_info(self, token):
-        """{"audience", "expires_at"} of a token the sandbox identity issued, else None.
-
-        identity.py keeps issued tokens in `_tokens` and offers only an ARM check;
-        Key Vault needs its own audience rule, so it reads the record directly.
-        """
-        lookup = getattr(self.identity, "token_info", None)
-        if lookup is not None:
-            return lookup(token)
-        with self.sandbox.lock:
-            info = self.identity._tokens.get(token)  # pylint: disable=protected-access
-            return dict(info) if info else None
+        """{"audience", "expires_at"} of a token the sandbox identity issued, else None."""
+        return self.identity.token_info(token)
 
     def record_call(self, vault, request, status, fault):
         with self.sandbox.lock:

@@ -50,12 +50,9 @@ class FlexRoutes:
         route("GET", SERVER, self.get_server)                         # servers.get
         route("PUT", SERVER, self.create_server)                      # servers.begin_create_or_update
         route("DELETE", SERVER, self.delete_server)                   # servers.begin_delete
-        route("GET", OPERATION, self.poll)                            # ARMPolling
-        # The shared Location-polling route (operations.py) matches every
-        # .../locations/{l}/operationResults/{id} and was registered first; this
-        # provider's operations live here, so its route must be looked at first.
-        routes = self.sandbox.public._routes  # pylint: disable=protected-access
-        routes.insert(0, routes.pop())
+        # ARMPolling. The shared Location-polling route (operations.py) matches every
+        # .../locations/{l}/operationResults/{id}; this provider's operations live here.
+        route("GET", OPERATION, self.poll, first=True)
 
     # -- views -------------------------------------------------------------------------
     def server_view(self, server):
