@@ -175,6 +175,11 @@ play 0 playbooks/rollback-database.yml -e env=sandbox -e strategy=migration_down
 says "would downgrade 3c4d5e6f7081"
 expect_revision 3c4d5e6f7081
 
+echo "== database: a --limit that leaves the database out cannot skip the schema gate"
+play 2 playbooks/rollback-backend.yml -e env=sandbox --limit fundrbolt-api-sandbox \
+  -e rollback_to_build=1.4.1 -e expected_schema_head=1a2b3c4d5e6f
+says "add them to --limit"
+
 echo "== database: the old app expects 1a2b3c4d5e6f, so the backend rollback is refused first"
 play 2 playbooks/rollback-backend.yml -e env=sandbox --limit 'fundrbolt-api-sandbox,fundrbolt-db-sandbox' \
   -e rollback_to_build=1.4.1 -e expected_schema_head=1a2b3c4d5e6f
