@@ -29,6 +29,7 @@ from ..web import BadJson, Response
 from . import model
 from .registry import DataPlane
 
+
 PROVIDERS_PATH = r"/providers/Microsoft\.ContainerRegistry/registries"
 SUBSCRIPTION = r"/subscriptions/(?P<subscription>[^/]+)"
 RG = SUBSCRIPTION + r"/resourceGroups/(?P<resource_group>[^/]+)"

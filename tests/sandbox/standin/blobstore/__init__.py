@@ -25,6 +25,7 @@ from ..web import BadJson, DropConnection, HttpsServer, Response
 from .model import BlobError, account_from_seed, utcnow
 from .service import BlobService, error_response
 
+
 SETTINGS = {"versioning": bool, "soft_delete_days": int}
 
 
@@ -163,6 +164,7 @@ class BlobStoreProvider:
     def _admin_clear_faults(self, request):
         self.faults.clear()
         return Response(204)
+
 
 class _Listener:
     """The account's own HTTPS port; `dataplane` so runtime.json lists it and stop waits for it."""

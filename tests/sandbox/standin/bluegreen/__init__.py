@@ -40,6 +40,7 @@ from ..faults import FaultSpecError, Faults
 from ..web import BadJson, DropConnection, HttpsServer, Response, Router, _make_handler
 from .model import ENVIRONMENTS, Controller, ControllerError, stamp
 
+
 HTTP_FAULT_KINDS = ("throttle", "error", "timeout", "slow")
 CONTROLLER_FAULT_KINDS = ("no_switch", "switch_fail")
 SETTINGS = {"switch_duration_s": float, "api_token": str}
@@ -302,6 +303,7 @@ class BlueGreenProvider:
             self.faults.clear()
             self.controller.controller_faults.clear()
         return Response(204)
+
 
 def _fault_response(status, code, message):
     return _error(status, code, message)

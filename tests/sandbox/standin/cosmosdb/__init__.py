@@ -17,6 +17,7 @@ from ..web import Response
 from . import model
 from .routes import AsyncOperations, CosmosRoutes
 
+
 DEFAULT_SETTINGS = {"restore_duration_s": 1.0}
 
 

@@ -25,6 +25,7 @@ from ..web import Response
 from . import model
 from .routes import DeploymentsRoutes
 
+
 DEFAULT_SETTINGS = {"duration_s": 1.0, "what_if_duration_s": 0.5}
 
 

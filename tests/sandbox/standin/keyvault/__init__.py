@@ -25,6 +25,7 @@ from ..core import iso, utcnow
 from . import model
 from .dataplane import DataPlane
 
+
 DEFAULT_SETTINGS = {"transition_s": 0.5}
 
 

@@ -41,6 +41,7 @@ from ..web import Response
 from . import model
 from .routes import FlexRoutes, server_id
 
+
 DEFAULT_SETTINGS = {"create_extra_s": 0.0}
 
 
