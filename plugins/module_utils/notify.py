@@ -86,7 +86,15 @@ class HttpChannel:
         return self.channel.get("url")
 
     def payload(self, message):
-        raise NotImplementedError
+        """A generic webhook takes the message as data; Slack, Teams and PagerDuty reshape it."""
+        return {
+            "title": message.title,
+            "text": message.text,
+            "severity": message.severity,
+            "event": message.event,
+            "fields": message.fields,
+            "source": message.source,
+        }
 
     def accepted(self, response):
         return 200 <= response.status_code < 300
@@ -142,20 +150,6 @@ class TeamsChannel(HttpChannel):
             "title": message.title,
             "text": message.text.replace("\n", "<br>") if message.text else "",
             "sections": [{"facts": [{"name": k, "value": str(v)} for k, v in message.fields.items()]}] if message.fields else [],
-        }
-
-
-class WebhookChannel(HttpChannel):
-    """Any receiver that takes JSON: the message as data."""
-
-    def payload(self, message):
-        return {
-            "title": message.title,
-            "text": message.text,
-            "severity": message.severity,
-            "event": message.event,
-            "fields": message.fields,
-            "source": message.source,
         }
 
 
@@ -243,7 +237,7 @@ class EmailChannel:
         return {"status": 250, "receipt": None}
 
 
-HTTP_CHANNELS = {"slack": SlackChannel, "teams": TeamsChannel, "webhook": WebhookChannel, "pagerduty": PagerDutyChannel}
+HTTP_CHANNELS = {"slack": SlackChannel, "teams": TeamsChannel, "webhook": HttpChannel, "pagerduty": PagerDutyChannel}
 
 
 def validate_channel(channel):
