@@ -16,7 +16,7 @@ export PATH := $(BIN):$(PATH)
 export SRE_SANDBOX_DIR ?= $(ROOT)/.sandbox
 
 .PHONY: help install system-deps demo test sanity units sandbox-tests integration molecule lint build build-check \
-        sandbox-start sandbox-stop bench bench-alembic bench-redis clean
+        sandbox-start sandbox-stop bench bench-alembic bench-redis bench-k8s clean
 
 help:
 	@echo "make demo   - run the automatic swap-back demo against the local sandbox"
@@ -24,6 +24,7 @@ help:
 	@echo "make sandbox-start / sandbox-stop - run the sandbox for your own playbook runs"
 	@echo "make bench  - compare webapp_slot_swap with the bare SDK and azure_rm_webappslot"
 	@echo "make bench-alembic / bench-redis - alembic_migration vs alembic, redis_flush vs redis-cli"
+	@echo "make bench-k8s - k8s_rollout_undo vs kubectl and kubernetes.core.k8s_rollback, one Deployment and fleets up to 200"
 
 install: $(VENV)/.installed $(COLLECTION_LINK) system-deps
 
@@ -107,6 +108,9 @@ bench-alembic: install
 
 bench-redis: install
 	$(PY) bench/redis_flush.py
+
+bench-k8s: install
+	SRE_SANDBOX_PROVIDERS=kubernetes tools/with_sandbox.sh $(PY) bench/k8s_rollback.py
 
 clean: sandbox-stop
 	rm -rf .cache .sandbox tests/output

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the real servers the sandbox and the tests run on loopback, when the
-# machine lacks them: Redis and PostgreSQL from Debian, Azurite from npm (into
-# .cache/node, never globally). Idempotent and quiet when all is there.
+# machine lacks them: Redis, PostgreSQL and Prometheus from Debian, Azurite from
+# npm (into .cache/node, never globally). Idempotent and quiet when all is there.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -9,13 +9,16 @@ apt_packages=()
 command -v redis-server >/dev/null || apt_packages+=(redis-server redis-tools)
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
 [ -n "$pg_bin" ] && [ -x "$pg_bin/initdb" ] || apt_packages+=(postgresql)
+# The rollback_trigger tests query a real Prometheus scraping the sandbox apps (tests/sandbox/standin/monitor).
+command -v prometheus >/dev/null || apt_packages+=(prometheus)
 if [ ${#apt_packages[@]} -gt 0 ]; then
   echo "== installing from Debian: ${apt_packages[*]}"
   sudo_cmd=()
   [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
-  "${sudo_cmd[@]}" apt-get install -y -q "${apt_packages[@]}" >/dev/null 2>&1 || {
+  # --no-install-recommends: no node exporter, no extra services; the sandbox starts what it needs itself.
+  "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${apt_packages[@]}" >/dev/null 2>&1 || {
     "${sudo_cmd[@]}" apt-get update -q >/dev/null
-    "${sudo_cmd[@]}" apt-get install -y -q "${apt_packages[@]}" >/dev/null
+    "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${apt_packages[@]}" >/dev/null
   }
 fi
 

@@ -24,7 +24,7 @@ import shutil
 import subprocess
 import traceback
 
-from ansible_collections.sre.rollback.plugins.module_utils.azure_auth import AzureSettings
+from ansible_collections.sre.rollback.plugins.module_utils.azure_auth import AZURE_IDENTITY_IMPORT_ERROR, AzureSettings
 from ansible_collections.sre.rollback.plugins.module_utils.azure_errors import (
     arm_call,
     arm_error_code,
@@ -41,6 +41,10 @@ except ImportError:
     HttpResponseError = ResourceNotFoundError = None
 else:
     DEPLOYMENTS_IMPORT_ERROR = None
+
+# What both deployment modules need installed, for RollbackModule.require_libraries().
+REQUIRED_LIBRARIES = [("azure-identity", AZURE_IDENTITY_IMPORT_ERROR),
+                      ("azure-mgmt-resource-deployments", DEPLOYMENTS_IMPORT_ERROR)]
 
 SECURE_TYPES = ("securestring", "secureobject")
 SECURE_MASK = "VALUE_NOT_RETURNED_BY_ARM"

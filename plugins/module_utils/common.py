@@ -34,6 +34,23 @@ class RollbackError(Exception):
         self.details = details
 
 
+def whole_number(value, option):
+    """``value`` as an int, refusing booleans, fractions and text that is not a plain integer.
+
+    Sizes in a dict option (``to: {capacity: "3"}``, a recorded ``before``) arrive unvalidated by the
+    argument spec; ``option`` names the field in the message.
+    """
+    if isinstance(value, bool):
+        raise RollbackError("%s must be a whole number, not %r." % (option, value))
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise RollbackError("%s must be a whole number, not %r." % (option, value)) from None
+    if str(number) != str(value).strip():
+        raise RollbackError("%s must be a whole number, not %r." % (option, value))
+    return number
+
+
 class RollbackModule:
     """An AnsibleModule with the collection's shared behaviour.
 

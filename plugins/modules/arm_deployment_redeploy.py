@@ -230,15 +230,12 @@ duration_s:
 """
 
 from ansible_collections.sre.rollback.plugins.module_utils.arm_deployments import (
-    DEPLOYMENTS_IMPORT_ERROR,
+    REQUIRED_LIBRARIES,
     ArmDeployments,
     RedeployRequest,
     redeploy,
 )
-from ansible_collections.sre.rollback.plugins.module_utils.azure_auth import (
-    AZURE_AUTH_ARGSPEC,
-    AZURE_IDENTITY_IMPORT_ERROR,
-)
+from ansible_collections.sre.rollback.plugins.module_utils.azure_auth import AZURE_AUTH_ARGSPEC
 from ansible_collections.sre.rollback.plugins.module_utils.common import RollbackModule
 
 
@@ -264,8 +261,7 @@ def main():
         fragments=[AZURE_AUTH_ARGSPEC],
         supports_check_mode=True,
     )
-    module.require_libraries([("azure-identity", AZURE_IDENTITY_IMPORT_ERROR),
-                              ("azure-mgmt-resource-deployments", DEPLOYMENTS_IMPORT_ERROR)])
+    module.require_libraries(REQUIRED_LIBRARIES)
     params = module.params
     request = RedeployRequest(
         deployment_name=params["deployment_name"],

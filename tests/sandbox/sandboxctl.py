@@ -249,7 +249,8 @@ def main(argv=None):
             p.add_argument("--port", type=int, default=None, help="main HTTPS port (default $SRE_SANDBOX_PORT or free)")
             p.add_argument("--seed-dir", default=DEFAULT_SEED_DIR, help="directory of seed *.json files")
         if name in ("start", "stop"):
-            p.add_argument("--timeout", type=float, default=20.0, help="seconds to wait (default 20)")
+            # Generous: a start launches PostgreSQL, Redis, Azurite and Prometheus; on a busy 2-core machine that takes a while.
+            p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait (default 60)")
     args = parser.parse_args(argv)
     return args.func(args)
 

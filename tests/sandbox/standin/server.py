@@ -34,11 +34,15 @@ from .faults import Faults
 from .github import GitHubProvider
 from .identity import Identity
 from .keyvault import KeyVaultProvider
+from .kubernetes import KubernetesProvider
+from .monitor import MonitorProvider
 from .notify import NotifyProvider
 from .operations import Operations
 from .postgres import PostgresProvider
 from .postgresflex import PostgresFlexProvider
 from .redis import RedisProvider
+from .search import SearchProvider
+from .serverfarms import ServerFarmsProvider
 from .staticsites import StaticSitesProvider
 from .web import DropConnection, HttpsServer, Response
 
@@ -60,6 +64,10 @@ PROVIDERS = [
     BlobStoreProvider,
     AzuriteProvider,
     AcrProvider,
+    SearchProvider,
+    ServerFarmsProvider,
+    MonitorProvider,
+    KubernetesProvider,
 ]
 
 

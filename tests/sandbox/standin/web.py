@@ -7,6 +7,7 @@ framework, and providers only ever see `Request` and return `Response`.
 
 import json
 import re
+import select
 import socket
 import ssl
 import threading
@@ -62,6 +63,16 @@ class Response:
         return cls(status, text, headers, "text/plain; charset=utf-8")
 
 
+class Stream:
+    """A chunked response (a Kubernetes watch): the iterable yields bytes, one chunk each, or None when
+    idle (the handler then checks whether the client went away); sent until it ends."""
+
+    def __init__(self, chunks, status=200, headers=None):
+        self.status = status
+        self.chunks = chunks
+        self.headers = dict(headers or {})
+
+
 class DropConnection(Exception):
     """Raised by a handler to close the socket without sending any response."""
 
@@ -99,13 +110,17 @@ class Router:
         return None, allowed
 
 
-def _make_handler(dispatch, port_ref):
+def _make_handler(dispatch, port_ref, quiet=False):
     class Handler(BaseHTTPRequestHandler):
-        # HTTP/1.1 keep-alive like real endpoints; every response carries Content-Length.
+        # HTTP/1.1 keep-alive like real endpoints; every response carries Content-Length (or is chunked).
         protocol_version = "HTTP/1.1"
 
         def version_string(self):
             return "sre-rollback-sandbox"
+
+        def log_message(self, format, *args):  # pylint: disable=redefined-builtin
+            if not quiet:
+                super().log_message(format, *args)
 
         def _handle(self):
             length = int(self.headers.get("Content-Length") or 0)
@@ -124,10 +139,38 @@ def _make_handler(dispatch, port_ref):
             self.send_response(response.status)
             for name, value in response.headers.items():
                 self.send_header(name, str(value))
+            if isinstance(response, Stream):
+                self._stream(response)
+                return
             self.send_header("Content-Length", str(len(response.body)))
-            self.end_headers()
             if self.command != "HEAD":
-                self.wfile.write(response.body)
+                # Headers and body in one write: one TLS record, one segment for a small answer.
+                self._headers_buffer.append(b"\r\n" + response.body)
+                self.flush_headers()
+            else:
+                self.end_headers()
+
+        def _stream(self, response):
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            try:
+                for chunk in response.chunks:
+                    if chunk is None:
+                        # Idle: stop if the client has gone (its socket turns readable at EOF or
+                        # close_notify; a watching client sends nothing).
+                        if select.select([self.connection], [], [], 0)[0]:
+                            break
+                        continue
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    self.wfile.flush()
+                self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
+            except (OSError, ssl.SSLError):
+                self.close_connection = True
+            finally:
+                close = getattr(response.chunks, "close", None)
+                if close:
+                    close()
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
 
@@ -137,6 +180,9 @@ def _make_handler(dispatch, port_ref):
         def handle(self):
             # The TLS handshake was deferred out of accept() (see _TlsListener).
             try:
+                # Small answers must not wait for the client's delayed ACK (Nagle): 40 ms a request on a
+                # kept-alive connection otherwise.
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 self.connection.do_handshake()
             except (ssl.SSLError, OSError):
                 self.close_connection = True
@@ -149,9 +195,10 @@ def _make_handler(dispatch, port_ref):
 class HttpsServer:
     """A ThreadingHTTPServer bound to 127.0.0.1 with TLS, run in a background thread."""
 
-    def __init__(self, ssl_context, dispatch, port=0, name="https"):
+    def __init__(self, ssl_context, dispatch, port=0, name="https", quiet=False):
+        """quiet: no line per request in the sandbox log (busy ports: a Kubernetes API, a metrics exporter)."""
         self.name = name
-        handler = _make_handler(dispatch, lambda: self.port)
+        handler = _make_handler(dispatch, lambda: self.port, quiet)
         self._httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
         # Handler threads must never keep the process alive (a 'timeout' fault sleeps in one).
         self._httpd.daemon_threads = True

@@ -1,9 +1,18 @@
 """App Service reads and writes through azure-mgmt-web's WebAppsOperations."""
 
+import time
+
 import pytest
 import requests
-from azure.core.exceptions import ResourceNotFoundError
-from azure.mgmt.web.models import Deployment, SiteConfigResource, SlotConfigNamesResource, StringDictionary
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.mgmt.web.models import (
+    ConnectionStringDictionary,
+    ConnStringValueTypePair,
+    Deployment,
+    SiteConfigResource,
+    SlotConfigNamesResource,
+    StringDictionary,
+)
 from sandbox_session import RG, SITE
 
 
@@ -106,3 +115,92 @@ def test_resource_group_lookup_answers_like_arm(sbx):
         verify=sbx.env["REQUESTS_CA_BUNDLE"], timeout=10)
     assert missing.status_code == 404
     assert missing.json()["error"]["code"] == "ResourceGroupNotFound"
+
+
+# -- app settings, connection strings and sticky names, as webapp_app_settings uses them ----------------
+
+SF_RG = "rg-sf-ai-assistant-sandbox"
+SF_SITE = "app-sf-ai-assistant-sandbox-crm"
+
+
+def test_connection_strings_round_trip_with_their_types(sbx, client):
+    before = client.web_apps.list_connection_strings_slot(RG, SITE, "staging").properties
+    assert {name: pair.type for name, pair in before.items()} == {"Database": "PostgreSQL", "Cache": "RedisCache"}
+    client.web_apps.update_connection_strings_slot(RG, SITE, "staging", ConnectionStringDictionary(properties={
+        "Database": ConnStringValueTypePair(value="Server=db-restored.sandbox.local", type="PostgreSQL"),
+        "Reports": ConnStringValueTypePair(value="Server=tcp:sql.sandbox.local", type="sqlazure"),
+    }))
+    after = client.web_apps.list_connection_strings_slot(RG, SITE, "staging").properties
+    # PUT replaces the whole set (Cache is gone) and App Service answers with its own spelling of the type.
+    assert {name: (pair.value, pair.type) for name, pair in after.items()} == {
+        "Database": ("Server=db-restored.sandbox.local", "PostgreSQL"),
+        "Reports": ("Server=tcp:sql.sandbox.local", "SQLAzure"),
+    }
+    # Production was not touched.
+    assert set(client.web_apps.list_connection_strings(RG, SITE).properties) == {"Database", "Cache"}
+
+
+def test_connection_string_of_an_unknown_type_is_refused_and_nothing_changes(sbx, client):
+    with pytest.raises(HttpResponseError) as err:
+        client.web_apps.update_connection_strings(RG, SITE, ConnectionStringDictionary(properties={
+            "Database": ConnStringValueTypePair(value="x", type="Oracle"),
+        }))
+    assert err.value.status_code == 400 and "Oracle" in err.value.error.message
+    assert set(client.web_apps.list_connection_strings(RG, SITE).properties) == {"Database", "Cache"}
+
+
+def test_key_vault_references_are_stored_and_listed_verbatim(sbx, client):
+    settings = client.web_apps.list_application_settings(SF_RG, SF_SITE).properties
+    reference = "@Microsoft.KeyVault(VaultName=kv-sf-ai-sandbox;SecretName=sf-client-secret)"
+    assert settings["SF_CLIENT_SECRET"] == reference
+    client.web_apps.update_application_settings(
+        SF_RG, SF_SITE, StringDictionary(properties={**settings, "RAG_TOP_K": "7"}))
+    again = client.web_apps.list_application_settings(SF_RG, SF_SITE).properties
+    assert again["SF_CLIENT_SECRET"] == reference and again["RAG_TOP_K"] == "7"
+
+
+def test_slot_config_names_put_replaces_every_list(sbx, client):
+    names = client.web_apps.list_slot_configuration_names(SF_RG, SF_SITE)
+    assert (names.app_setting_names, names.connection_string_names) == (["SLOT_NAME", "SF_CLIENT_SECRET"],
+                                                                        ["KnowledgeDb"])
+    client.web_apps.update_slot_configuration_names(SF_RG, SF_SITE, SlotConfigNamesResource(
+        app_setting_names=["SLOT_NAME"], connection_string_names=[], azure_storage_config_names=["logs"]))
+    names = client.web_apps.list_slot_configuration_names(SF_RG, SF_SITE)
+    assert (names.app_setting_names, names.connection_string_names, names.azure_storage_config_names) == (
+        ["SLOT_NAME"], [], ["logs"])
+
+
+def test_a_setting_can_make_a_build_slow_and_reverting_it_makes_it_fast(sbx, client):
+    # The seed's slow rule waits 3.5 s; a shorter one keeps the test quick.
+    image = "registry.sandbox.local/sf-ai-assistant-crm:2.8.0"
+    sbx.admin("PUT", "builds", {image: {"slow_with_settings": {"settings": {"RAG_TOP_K": "50"}, "latency_ms": 800}}})
+    host = client.web_apps.get(SF_RG, SF_SITE).default_host_name
+    settings = client.web_apps.list_application_settings(SF_RG, SF_SITE).properties
+
+    def timed_health():
+        started = time.monotonic()
+        status, body = sbx.health(host)
+        return status, body["status"], time.monotonic() - started
+
+    assert timed_health()[2] < 0.5
+    client.web_apps.update_application_settings(SF_RG, SF_SITE, StringDictionary(properties={**settings, "RAG_TOP_K": "50"}))
+    status, health, elapsed = timed_health()
+    # Slow, not broken: the P2 (degraded) incident of the runbook's decision matrix.
+    assert (status, health) == (200, "healthy") and elapsed >= 0.8
+    production = next(s for s in sbx.state()["sites"] if s["name"] == SF_SITE)["slots"]["production"]
+    assert production["build"]["slowed_by_settings"] and production["build"]["latency_ms"] == 800
+    client.web_apps.update_application_settings(SF_RG, SF_SITE, StringDictionary(properties=settings))
+    assert timed_health()[2] < 0.5
+
+
+@pytest.mark.parametrize("rule", [
+    {"settings": {}, "latency_ms": 100},
+    {"settings": {"RAG_TOP_K": 50}, "latency_ms": 100},
+    {"settings": {"RAG_TOP_K": "50"}, "latency_ms": "slow"},
+    {"settings": {"RAG_TOP_K": "50"}, "latency_ms": 100, "when": "always"},
+])
+def test_a_malformed_slow_rule_is_refused(sbx, rule):
+    response = requests.put(f"{sbx.admin_url}/builds", json={"registry.sandbox.local/x:1": {"slow_with_settings": rule}},
+                            verify=sbx.ca, timeout=10)
+    assert response.status_code == 400 and "slow_with_settings" in response.json()["error"]
+    assert "registry.sandbox.local/x:1" not in sbx.admin("GET", "builds")

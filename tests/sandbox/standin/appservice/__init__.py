@@ -77,6 +77,10 @@ class AppServiceProvider:
         if not isinstance(entries, dict) or not all(isinstance(v, dict) for v in entries.values()):
             return Response.json({"error": 'expected {"<image>": {"healthy": bool, "version": str, '
                                            '"latency_ms": int}}'}, 400)
+        for image, entry in entries.items():
+            problem = _slow_rule_problem(entry.get("slow_with_settings"))
+            if problem:
+                return Response.json({"error": f"{image}: slow_with_settings {problem}"}, 400)
         with self.sandbox.lock:
             self.state.builds.merge(entries)
             return Response.json(self.state.builds.entries)
@@ -114,3 +118,18 @@ class AppServiceProvider:
 
     def stop(self):
         self.dataplane.stop()
+
+
+def _slow_rule_problem(rule):
+    """Why a build's `slow_with_settings` entry is unusable, or None (absent or well formed)."""
+    if rule is None:
+        return None
+    if not isinstance(rule, dict) or set(rule) - {"settings", "latency_ms"}:
+        return 'must be {"settings": {"<name>": "<value>"}, "latency_ms": <int>}'
+    settings = rule.get("settings")
+    if not isinstance(settings, dict) or not settings or not all(isinstance(v, str) for v in settings.values()):
+        return "needs settings: a non-empty object of app setting names to string values"
+    latency = rule.get("latency_ms")
+    if not isinstance(latency, int) or isinstance(latency, bool) or latency < 0:
+        return "needs latency_ms: an integer >= 0"
+    return None

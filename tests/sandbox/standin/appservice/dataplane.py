@@ -31,10 +31,16 @@ class DataPlane(HostPool):
                     return Response.text("404 Web Site not found.\n", 404)
                 build = self.provider.state.builds.describe(slot.serving_image, slot.app_settings)
                 names = {"site": site.name, "slot": slot.name}
+            started = time.monotonic()
             # Sleep outside the lock: a slow app must not stall ARM.
             if build["latency_ms"]:
                 time.sleep(build["latency_ms"] / 1000.0)
-            return self._serve(request, build, names)
+            response = self._serve(request, build, names)
+            # The monitoring stand-ins (Azure Monitor, Prometheus) count what the app really served.
+            report = self.sandbox.hooks.get("app_request")
+            if report:
+                report(site.resource_group, site.name, slot.name, response.status, time.monotonic() - started)
+            return response
         return dispatch
 
     @staticmethod

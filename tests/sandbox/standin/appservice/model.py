@@ -44,6 +44,17 @@ DEFAULT_SITE_CONFIG = {
 }
 
 
+# ConnectionStringType of the REST API (azure-mgmt-web models.ConnectionStringType). App Service
+# parses the enum case-insensitively and answers with its own spelling.
+CONNECTION_STRING_TYPES = ("MySql", "SQLServer", "SQLAzure", "Custom", "NotificationHub", "ServiceBus",
+                           "EventHub", "ApiHub", "DocDb", "RedisCache", "PostgreSQL")
+
+
+def canonical_connection_string_type(given):
+    """App Service's spelling of a connection string type, or None when it is not one."""
+    return {t.lower(): t for t in CONNECTION_STRING_TYPES}.get(str(given).lower())
+
+
 def image_of(linux_fx_version):
     """The container image of a linuxFxVersion such as 'DOCKER|registry/app:1.4.2'."""
     kind, sep, rest = (linux_fx_version or "").partition("|")
@@ -64,7 +75,8 @@ class Builds:
         for image, entry in entries.items():
             current = self.entries.setdefault(image, {})
             current.update({k: v for k, v in entry.items()
-                            if k in ("healthy", "version", "latency_ms", "unhealthy_with_settings")})
+                            if k in ("healthy", "version", "latency_ms", "unhealthy_with_settings",
+                                     "slow_with_settings")})
 
     def describe(self, image, app_settings=None):
         """Behaviour of `image`; unknown images are healthy and report their tag as version.
@@ -72,18 +84,30 @@ class Builds:
         `unhealthy_with_settings` models the build that passes in staging and
         breaks on production's configuration (a slot-specific setting such as
         the production database): it is unhealthy in any slot whose app
-        settings carry all of those values.
+        settings carry all of those values. `slow_with_settings` does the same
+        for latency: the build answers after at least its `latency_ms` in any
+        slot whose app settings carry all of its `settings`.
         """
         entry = self.entries.get(image, {})
         breaks_on = entry.get("unhealthy_with_settings") or {}
         broken_here = bool(breaks_on) and all((app_settings or {}).get(k) == v for k, v in breaks_on.items())
+        # `slow_with_settings` ({"settings": {...}, "latency_ms": N}) models the P2 incident: a
+        # configuration change (a pool size of 1, a cache switched off) that leaves the app healthy
+        # but slow. Reverting the setting makes it fast again without a redeploy.
+        slow = entry.get("slow_with_settings") or {}
+        slow_on = slow.get("settings") or {}
+        slow_here = bool(slow_on) and all((app_settings or {}).get(k) == v for k, v in slow_on.items())
+        latency_ms = int(entry.get("latency_ms", 0))
+        if slow_here:
+            latency_ms = max(latency_ms, int(slow.get("latency_ms", 0)))
         name = image.rsplit("/", 1)[-1]
         tag = name.split(":", 1)[1] if ":" in name else (image or "latest")
         described = {
             "image": image,
             "healthy": bool(entry.get("healthy", True)) and not broken_here,
             "version": str(entry.get("version") or tag),
-            "latency_ms": int(entry.get("latency_ms", 0)),
+            "latency_ms": latency_ms,
+            "slowed_by_settings": slow_here,
         }
         # An image in a sandbox registry is pulled from it when the container starts: a missing
         # repository or tag means no container at all, a tag the registry marks bad an unhealthy app.

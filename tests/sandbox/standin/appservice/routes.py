@@ -136,7 +136,14 @@ class AppServiceRoutes:
         for name, pair in props.items():
             if not isinstance(pair, dict) or "value" not in pair:
                 raise ArmError(400, "BadRequest", f"Connection string '{name}' needs a value and a type.")
-            strings[name] = {"value": pair["value"], "type": pair.get("type") or "Custom"}
+            given = pair.get("type")
+            # An omitted type is stored as Custom; a type App Service does not know is refused.
+            kind = model.canonical_connection_string_type(given) if given not in (None, "") else "Custom"
+            if kind is None:
+                raise ArmError(400, "BadRequest",
+                               f"Connection string '{name}' has an invalid type '{given}'. Valid types: "
+                               f"{', '.join(model.CONNECTION_STRING_TYPES)}.")
+            strings[name] = {"value": pair["value"], "type": kind}
         slot.connection_strings = strings
         slot.last_modified = utcnow()
         return self.list_connection_strings(request, slot)

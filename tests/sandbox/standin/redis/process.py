@@ -5,41 +5,24 @@ Two listeners, as Azure Cache for Redis has: a plain port and a TLS port
 asked for a certificate). No persistence: the data lives only as long as the
 process, which is what a cache is.
 
-The child must never outlive the sandbox. A clean stop sends SIGTERM and waits;
-should the sandbox itself be killed, `setpriv --pdeathsig KILL` makes the kernel
-kill redis-server with it (the signal is tied to the thread that started the
-child, so the provider starts it on the sandbox's main thread, at start-up).
+It never outlives the sandbox (`children.ChildServer`).
 """
 
-import os
 import secrets
 import shutil
-import signal
-import socket
-import subprocess
-import time
 
+from ..children import ChildServer, free_port
 from .resp import RespClient, RespError
 
 REDIS_SERVER = "/usr/bin/redis-server"
 ADMIN_USER = "sandbox-admin"
-READY_TIMEOUT_S = 5.0
-STOP_TIMEOUT_S = 5.0
 
 
-class RedisStartError(RuntimeError):
-    pass
+class RedisServerProcess(ChildServer):
+    name = "redis-server"
 
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class RedisServerProcess:
     def __init__(self, work_dir, cert_file, key_file, ca_file, password):
-        self.work_dir = work_dir
+        super().__init__(work_dir, "redis.log")
         self.cert_file = cert_file
         self.key_file = key_file
         self.ca_file = ca_file
@@ -47,14 +30,18 @@ class RedisServerProcess:
         self.host = "127.0.0.1"
         self.port = None
         self.tls_port = None
-        self.process = None
-        self.log_path = os.path.join(work_dir, "redis.log")
         # The sandbox's own ACL user, so that a test changing the default user's password
         # (CONFIG SET requirepass) or deleting users cannot lock the reset out.
         self.admin_user = ADMIN_USER
         self._admin_password = secrets.token_hex(16)
 
-    def argv(self):
+    def pick_ports(self):
+        self.port = free_port()
+        self.tls_port = free_port()
+        while self.tls_port == self.port:
+            self.tls_port = free_port()
+
+    def server_argv(self):
         server = shutil.which("redis-server") or REDIS_SERVER
         argv = [
             server,
@@ -81,63 +68,16 @@ class RedisServerProcess:
             "--slowlog-max-len", "1024",
             "--latency-monitor-threshold", "1",
         ]
-        setpriv = shutil.which("setpriv")
-        if setpriv:
-            argv = [setpriv, "--pdeathsig", "KILL", "--"] + argv
         return argv
 
-    def start(self, attempts=3):
-        """Start and wait until it answers PING with the password; retry on a port taken meanwhile."""
-        os.makedirs(self.work_dir, exist_ok=True)
-        last_error = None
-        for _attempt in range(attempts):
-            self.port, self.tls_port = free_port(), free_port()
-            if self.port == self.tls_port:
-                continue
-            with open(self.log_path, "ab") as log:
-                self.process = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=log,
-                                                stderr=subprocess.STDOUT, close_fds=True, cwd=self.work_dir)
-            try:
-                self._wait_ready()
-                return self
-            except RedisStartError as err:
-                last_error = err
-                self.stop()
-        raise RedisStartError(f"redis-server did not start: {last_error}; log: {self.log_path}")
-
-    def _wait_ready(self):
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RedisStartError(f"exited with code {self.process.returncode}")
-            try:
-                with self.client(timeout=1.0) as client:
-                    if client.call("PING") == "PONG":
-                        return
-            except (OSError, ConnectionError, RespError):
-                pass
-            time.sleep(0.01)
-        raise RedisStartError(f"no answer on port {self.port} within {READY_TIMEOUT_S}s")
+    def answers(self):
+        """PING with the password answers PONG."""
+        try:
+            with self.client(timeout=1.0) as client:
+                return client.call("PING") == "PONG"
+        except (OSError, ConnectionError, RespError):
+            return False
 
     def client(self, timeout=5.0):
         return RespClient(self.host, self.port, username=self.admin_user, password=self._admin_password,
                           timeout=timeout)
-
-    @property
-    def pid(self):
-        return self.process.pid if self.process else None
-
-    def running(self):
-        return self.process is not None and self.process.poll() is None
-
-    def stop(self):
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None

@@ -248,25 +248,30 @@ def _start_redis(work_dir, *extra):
     binary = shutil.which("redis-server")
     if not binary:
         pytest.skip("redis-server is not installed")
-    port = _free_port()
-    argv = [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
-            "--dir", str(work_dir), "--enable-debug-command", "local"] + list(extra)
     setpriv = shutil.which("setpriv")
-    if setpriv:
-        argv = [setpriv, "--pdeathsig", "KILL", "--"] + argv
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    client = redis.Redis(port=port, protocol=2)
-    deadline = time.monotonic() + 5
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                raise
-            time.sleep(0.02)
-    return proc, RedisEndpoint(host="127.0.0.1", port=port, tls=False)
+    # Tests run in parallel: a free port may be taken before the server binds it, so try another.
+    for attempt in range(3):
+        port = _free_port()
+        argv = [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
+                "--dir", str(work_dir), "--enable-debug-command", "local"] + list(extra)
+        if setpriv:
+            argv = [setpriv, "--pdeathsig", "KILL", "--"] + argv
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis.Redis(port=port, protocol=2)
+        deadline = time.monotonic() + 10
+        while proc.poll() is None:
+            try:
+                client.ping()
+                return proc, RedisEndpoint(host="127.0.0.1", port=port, tls=False)
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.02)
+        proc.kill()
+        proc.wait()
+        if attempt == 2:
+            raise RuntimeError("redis-server did not start on 127.0.0.1:%d (exit %s)" % (port, proc.returncode))
+    raise AssertionError("unreachable")
 
 
 @pytest.fixture
