@@ -23,6 +23,7 @@ what the two modules run.  Nothing here imports AnsibleModule.
 
 from __future__ import annotations
 
+import abc
 import importlib.util
 import json
 import os
@@ -161,22 +162,22 @@ def scrub(text, secrets):
 # --------------------------------------------------------------------------
 
 
-class HelmBackend:
+class HelmBackend(abc.ABC):
     """What the modules need from Helm.  Revisions are plain dicts (see :func:`normalize_revision`)."""
 
     name = "abstract"
 
+    @abc.abstractmethod
     def history(self, release):
         """Every stored revision of ``release``, oldest first; HelmFailure(not_found) if none."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def values(self, release, revision):
         """The user-supplied values of one revision (``helm get values --revision N``), a dict."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def rollback(self, release, revision, wait=True, timeout=300, cleanup_on_fail=False):
         """``helm rollback release revision``: a new revision with that revision's chart and values."""
-        raise NotImplementedError
 
     def close(self):
         """Release what the backend holds (the library's native config); the binary holds nothing."""
