@@ -16,14 +16,16 @@ export PATH := $(BIN):$(PATH)
 export SRE_SANDBOX_DIR ?= $(ROOT)/.sandbox
 
 .PHONY: help install system-deps demo test sanity units sandbox-tests integration molecule lint build build-check \
-        sandbox-start sandbox-stop bench bench-alembic bench-redis bench-k8s clean
+        sandbox-start sandbox-stop ee-context awx-tests versions changelog docs-check bench bench-alembic bench-redis bench-k8s bench-detection clean
 
 help:
 	@echo "make demo   - run the automatic swap-back demo against the local sandbox"
 	@echo "make test   - run every test (sanity, units, sandbox, integration, molecule)"
+	@echo "make versions - the oldest supported ansible-core (2.16 on Python 3.11) against the sandbox"
 	@echo "make sandbox-start / sandbox-stop - run the sandbox for your own playbook runs"
 	@echo "make bench  - compare webapp_slot_swap with the bare SDK and azure_rm_webappslot"
 	@echo "make bench-alembic / bench-redis - alembic_migration vs alembic, redis_flush vs redis-cli"
+	@echo "make bench-detection - detection latency and recovery time of an automatic P1 slot-swap rollback"
 	@echo "make bench-k8s - k8s_rollout_undo vs kubectl and kubernetes.core.k8s_rollback, one Deployment and fleets up to 200"
 
 install: $(VENV)/.installed $(COLLECTION_LINK) system-deps
@@ -54,12 +56,16 @@ sandbox-stop:
 
 test: install
 	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory changelog
+	$(MAKE) --no-print-directory docs-check
+	$(MAKE) --no-print-directory awx-tests
 	$(MAKE) --no-print-directory sanity
 	$(MAKE) --no-print-directory units
 	$(MAKE) --no-print-directory sandbox-tests
 	$(MAKE) --no-print-directory integration
 	$(MAKE) --no-print-directory molecule
 	$(MAKE) --no-print-directory build-check
+	$(MAKE) --no-print-directory versions
 	@echo "== all tests passed"
 
 # ansible-test needs an ansible_collections/sre/rollback path and, offline,
@@ -91,6 +97,28 @@ else
 	  ansible-test integration --python $(PYVER) --color no $(TARGETS)'
 endif
 
+# The execution environment's build context (ansible-builder create, offline)
+# and the AWX controller configuration (surveys, job templates, workflow).
+ee-context: install
+	tools/ee_context.sh
+
+awx-tests: install
+	@echo "== execution environment build context and AWX controller configuration"
+	$(PY) -m pytest -q -p no:cacheprovider tests/ee tests/awx
+
+# The oldest ansible-core meta/runtime.yml promises, on Python 3.11 (its own cached venv).
+versions: install
+	@echo "== the oldest supported ansible-core (meta/runtime.yml requires_ansible) on Python 3.11"
+	tools/oldest_supported.sh
+
+changelog: install
+	@echo "== changelog fragments lint and the release changelog generates"
+	tools/check_changelog.sh
+
+docs-check: install
+	@echo "== every plugin's ansible-doc is complete, EXAMPLES runbook-shaped"
+	$(PY) tools/check_docs.py
+
 molecule: install
 	@echo "== molecule"
 	tools/with_sandbox.sh bash -c 'cd roles/app_service_rollback && molecule reset && molecule test --all'
@@ -117,6 +145,9 @@ bench-redis: install
 
 bench-k8s: install
 	SRE_SANDBOX_PROVIDERS=kubernetes tools/with_sandbox.sh $(PY) bench/k8s_rollback.py
+
+bench-detection: install
+	tools/with_sandbox.sh $(PY) bench/detection_recovery.py
 
 clean: sandbox-stop
 	rm -rf .cache .sandbox tests/output

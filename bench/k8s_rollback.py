@@ -44,8 +44,9 @@ import textwrap
 import threading
 import time
 import urllib.parse
-import urllib.request
 from pathlib import Path
+
+from sandbox_admin import SandboxAdmin
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "bench" / "results"
@@ -72,26 +73,12 @@ def log(message):
 # ---- the sandbox: admin API ---------------------------------------------------------------------
 
 
-class Sandbox:
+class Sandbox(SandboxAdmin):
     """The admin API (never logged, never faulted) of the sandbox whose environment is loaded."""
 
     def __init__(self):
-        missing = [name for name in ("SRE_SANDBOX_URL", "SRE_SANDBOX_KUBECONFIG", "REQUESTS_CA_BUNDLE")
-                   if not os.environ.get(name)]
-        if missing:
-            sys.exit("The sandbox environment is not loaded (%s missing): run this through "
-                     "tools/with_sandbox.sh, or `make bench-k8s`." % ", ".join(missing))
-        self.url = os.environ["SRE_SANDBOX_URL"].rstrip("/")
+        super().__init__(("SRE_SANDBOX_KUBECONFIG",), "bench-k8s")
         self.kubeconfig = os.environ["SRE_SANDBOX_KUBECONFIG"]
-        self._tls = ssl.create_default_context(cafile=os.environ["REQUESTS_CA_BUNDLE"])
-
-    def call(self, method, path, body=None):
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.url + path, data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, context=self._tls, timeout=60) as response:
-            raw = response.read()
-        return json.loads(raw) if raw else None
 
     def api_calls(self):
         """The Kubernetes API requests the contenders made since the last reset (not the benchmark's own)."""

@@ -10,11 +10,13 @@ trap '[ -n "${KEEP_WORK:-}" ] || rm -rf "$work"' EXIT
 cat > "$work/ansible.cfg" <<CFG
 [defaults]
 collections_path = $work/collections
-callbacks_enabled = sre.rollback.rollback_timeline
+callbacks_enabled = sre.rollback.recovery_timeline
 CFG
 # From here on only this configuration counts: the checkout's ansible.cfg
 # would point at the repository itself (and make the install a no-op).
 export ANSIBLE_CONFIG="$work/ansible.cfg"
+# The incident record goes to its default place, ./incidents of the run.
+unset SRE_ROLLBACK_INCIDENT_DIR
 cd "$work"
 "$bin/ansible-galaxy" collection build "$root" --output-path "$work/dist" >/dev/null
 tarball=$(ls "$work"/dist/sre-rollback-*.tar.gz)
@@ -41,6 +43,9 @@ curl -sf --cacert "$REQUESTS_CA_BUNDLE" -X POST "$SRE_SANDBOX_URL/reset" >/dev/n
 "$bin/ansible-doc" sre.rollback.webapp_slot_swap >/dev/null
 "$bin/ansible-playbook" -i localhost, -c local --check check.yml >"$work/out.txt" 2>&1 \
   || { cat "$work/out.txt"; exit 1; }
-grep -q "ROLLBACK TIMELINE" "$work/out.txt"
+# The installed callback (and the module_utils it imports from the installed
+# collection) printed its summary and wrote the incident record.
+grep -q "RECOVERY TIMELINE" "$work/out.txt" || { cat "$work/out.txt"; echo "no RECOVERY TIMELINE summary"; exit 1; }
+ls "$work"/incidents/*/incident.json >/dev/null || { cat "$work/out.txt"; echo "no incident record written"; exit 1; }
 "$bin/ansible-galaxy" collection list sre.rollback | grep -q "^# $work/collections/ansible_collections"
 echo "the installed collection ran the rollback role in check mode"

@@ -4,24 +4,26 @@
 #   2. deploy a build (1.6.0) that passes in staging but breaks on production's
 #      configuration: production fails its health check, and the collection
 #      swaps the previous build back on its own
-#   3. print what happened, step by step with durations; stop the sandbox
+#   3. print what happened, step by step with durations, from each run's incident
+#      record (the recovery_timeline callback); stop the sandbox
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 export SRE_SANDBOX_DIR=${SRE_SANDBOX_DIR:-$root/.sandbox}
-timelines=$(mktemp -d)
-trap 'rm -rf "$timelines"' EXIT
+incidents=$(mktemp -d)
+trap 'rm -rf "$incidents"' EXIT
 
-exec "$root/tools/with_sandbox.sh" bash -s "$timelines" <<'DEMO'
+"$root/tools/with_sandbox.sh" bash -s "$incidents" <<'DEMO'
 set -euo pipefail
-timelines=$1
-export SRE_ROLLBACK_TIMELINE_DIR=$timelines
+incidents=$1
+# Each run's incident record (incident.json, .md, .html) lands in <incidents>/<incident_id>/.
+export SRE_ROLLBACK_INCIDENT_DIR=$incidents
 export ANSIBLE_FORCE_COLOR=${ANSIBLE_FORCE_COLOR:-0}
 py=.venv/bin/python
 admin() { curl -sf --cacert "$REQUESTS_CA_BUNDLE" -X "$1" "$SRE_SANDBOX_URL/$2" -H 'Content-Type: application/json' ${3:+-d "$3"}; }
-deploy() {
+deploy() {  # deploy <image> <incident id of the run>
   .venv/bin/ansible-playbook playbooks/deploy-with-auto-rollback.yml -e env=sandbox --limit fundrbolt-api-sandbox \
-    -e image="$1" -e deploy_with_auto_rollback_fail_when_rolled_back=false
+    -e image="$1" -e incident_id="$2" -e severity=P1 -e deploy_with_auto_rollback_fail_when_rolled_back=false
 }
 
 echo "== sandbox up: $AZURE_ARM_ENDPOINT (App Service fundrbolt-sandbox-api, production on 1.4.2)"
@@ -30,14 +32,14 @@ admin POST reset >/dev/null
 admin PUT settings '{"swap_duration_s": 2}' >/dev/null
 
 echo; echo "== 1. deploy a good build: registry.sandbox.local/fundrbolt-api:1.5.0"
-deploy registry.sandbox.local/fundrbolt-api:1.5.0
+deploy registry.sandbox.local/fundrbolt-api:1.5.0 demo-1-good-build
 
 echo; echo "== 2. deploy a bad build: registry.sandbox.local/fundrbolt-api:1.6.0 (healthy in staging, breaks on production settings)"
-deploy registry.sandbox.local/fundrbolt-api:1.6.0
+deploy registry.sandbox.local/fundrbolt-api:1.6.0 demo-2-bad-build
 
 echo; echo "== what production serves now"
 url=$(admin GET state | $py -c 'import json, sys
 site = [s for s in json.load(sys.stdin)["sites"] if s["name"] == "fundrbolt-sandbox-api"][0]
 print(site["slots"]["production"]["url"] + "/health")')
-$py tools/demo_summary.py "$timelines" "$url" registry.sandbox.local/fundrbolt-api:1.5.0
+$py tools/demo_summary.py "$incidents" "$url" registry.sandbox.local/fundrbolt-api:1.5.0
 DEMO

@@ -65,6 +65,17 @@ options:
     ini:
       - section: recovery_timeline
         key: result_keys
+  show_steps:
+    description:
+      - Print every step of every host in the end-of-run summary, not only the recovery time and verdict.
+      - The steps are in the incident record either way.
+    type: bool
+    default: true
+    env:
+      - name: SRE_ROLLBACK_TIMELINE_STEPS
+    ini:
+      - section: recovery_timeline
+        key: show_steps
 seealso:
   - plugin: sre.rollback.rollback_decision
     plugin_type: filter
@@ -78,6 +89,8 @@ from ansible.utils.sentinel import Sentinel
 
 from ansible_collections.sre.rollback.plugins.module_utils.incident_record import (
     META_KEYS,
+    PHASES,
+    UNPHASED,
     IncidentRecord,
     Step,
     format_duration,
@@ -85,6 +98,7 @@ from ansible_collections.sre.rollback.plugins.module_utils.incident_record impor
     phase_from_tags,
     safe_result,
     split_phase_prefix,
+    union_length,
 )
 
 PHASE_VAR = "rollback_phase"
@@ -336,6 +350,9 @@ class CallbackModule(CallbackBase):
             self.record.meta.get("incident_id") or "incident", format_duration(recovery["recovery_time_s"]),
             format_duration(recovery["target_s"]) if recovery["target_s"] is not None else "none",
             recovery["verdict"], recovery["reason"]))
+        if self.get_option("show_steps"):
+            for line in self.step_lines():
+                self._display.display(line)
         directory = self.incident_dir()
         try:
             paths = self.record.write(directory)
@@ -344,6 +361,33 @@ class CallbackModule(CallbackBase):
                                   % (directory, exc))
             return
         self._display.display("incident record: %s" % ", ".join(paths))
+
+    def step_lines(self):
+        """Per host: each step that ran, at its offset from the record's time zero, then the busy time by phase."""
+        origin = self.record.origin()
+        by_host = {}
+        for step in self.record.ordered_steps():
+            if step.status != "skipped":
+                by_host.setdefault(step.host, []).append(step)
+        lines = []
+        for host, steps in by_host.items():
+            lines.append("%s (%s):" % (host, self.record.playbook or "playbook"))
+            for step in steps:
+                status = step.status + (" (ignored)" if step.ignored else "")
+                if step.result.get("healthy") is False:
+                    # health_check with fail_on_unhealthy=false: the finding is the point of the step
+                    status += " (unhealthy)"
+                title = step.task if len(step.task) <= 70 else step.task[:69] + "\u2026"
+                lines.append("  +%7.2fs %7.2fs  %-7s %-70s %s" % (
+                    step.started - origin, step.duration_s, step.phase, title, status))
+            phases = []
+            for phase in PHASES + (UNPHASED,):
+                intervals = [(step.started, step.ended) for step in steps if step.phase == phase]
+                if intervals:
+                    phases.append("%s %s" % (phase, format_duration(union_length(intervals))))
+            lines.append("  %s from first to last step; busy by phase: %s" % (
+                format_duration(max(step.ended for step in steps) - steps[0].started), ", ".join(phases)))
+        return lines
 
     def incident_dir(self):
         configured = self.get_option("incident_dir")

@@ -17,8 +17,9 @@ options:
   kubeconfig:
     description:
       - Path of the kubeconfig file to use.
-      - Falls back to E(K8S_AUTH_KUBECONFIG), then to E(KUBECONFIG) (several files separated by C(:) are merged, as
-        C(kubectl) does), then to C(~/.kube/config).
+      - Falls back to E(K8S_AUTH_KUBECONFIG), then to E(KUBECONFIG) (several files separated by C(:) are merged, by the
+        C(kubernetes) Python client's rules, which take C(current-context) from the last file that sets one where
+        C(kubectl) takes the first; so name O(context) when you merge files), then to C(~/.kube/config).
       - In a pod with none of these, the pod's service account is used.
       - Not read when O(host) is set.
     type: path

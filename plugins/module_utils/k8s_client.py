@@ -20,25 +20,42 @@ credential or a user's kubeconfig works unchanged.
   :class:`KubernetesError` quoting the API's ``Status`` (message, reason,
   code); 429 (honouring ``Retry-After``), 5xx and connection errors are retried
   a bounded number of times with backoff; other 4xx answers never are.
-- :class:`KubernetesRest` sends plain JSON through the same ApiClient (auth,
-  TLS, token refresh) without the typed models, for callers that read and
-  write whole objects (a Deployment read, changed and PUT back keeps every
-  field, also those newer than the client's models).
+- :class:`KubernetesRest` sends plain JSON without the typed models, for
+  callers that read and write whole objects (a Deployment read, changed and
+  PUT back keeps every field, also those newer than the client's models).
+
+The fast path. Importing the ``kubernetes`` package costs about half a second
+of CPU per module run (it imports every model and auth plugin), more than the
+rest of a one-object rollback. So ``rest()`` uses :class:`HttpTransport`
+(``http.client`` + ``ssl``, keep-alive connections, a watch as a line stream)
+with a :class:`ConnectionSpec` from :class:`KubeconfigFile`, which reads the
+kubeconfig by the client's own loader rules, and imports nothing of the
+client. Only what runs code of the client - ``exec`` and ``auth-provider``
+plugins (token refresh), a ``proxy-url``, the in-cluster service account -
+goes through a ``kubernetes.client.ApiClient`` as before (``api_client()``).
+Both paths raise the same errors through :func:`k8s_call`.
 """
 
 from __future__ import annotations
 
+import base64
 import copy
+import http.client
 import importlib.util
 import json
 import os
 import random
+import select
+import socket
+import ssl
 import stat
+import sys
 import tempfile
 import threading
 import time
 import traceback
 import types
+import urllib.parse
 
 from ansible.module_utils.basic import env_fallback
 
@@ -147,6 +164,10 @@ class KubernetesSettings:
             self.kubeconfig, self.source = _find_kubeconfig(kubeconfig, env)
         self._configuration = None
         self._clients = {}
+        self._kubeconfig_file = None
+        self._spec = None
+        self._spec_resolved = False
+        self._transport = None
 
     @classmethod
     def from_params(cls, params):
@@ -178,13 +199,68 @@ class KubernetesSettings:
         return self._clients[size]
 
     def rest(self, pool_size=None, retries=DEFAULT_API_RETRIES):
-        """A :class:`KubernetesRest` (plain JSON) on api_client(pool_size)."""
-        return KubernetesRest(self.api_client(pool_size), request_timeout=self.request_timeout, retries=retries)
+        """A :class:`KubernetesRest` (plain JSON).
+
+        On an :class:`HttpTransport` when connection_spec() can say how to
+        connect (no kubernetes import: about half a second of CPU less per
+        task), else on api_client(pool_size), the kubernetes client itself.
+        """
+        spec = self.connection_spec()
+        if spec is None:
+            return KubernetesRest(self.api_client(pool_size), request_timeout=self.request_timeout, retries=retries)
+        if self._transport is None:
+            try:
+                self._transport = HttpTransport(spec)
+            except (OSError, ValueError) as error:  # ssl.SSLError is an OSError: a bad CA or client key
+                raise RollbackError("Cannot use the TLS settings for %s: %s: %s"
+                                    % (spec.server, type(error).__name__, error)) from None
+        return KubernetesRest(self._transport, request_timeout=self.request_timeout, retries=retries)
+
+    def connection_spec(self):
+        """The :class:`ConnectionSpec` of these settings, or None when only the kubernetes client can connect.
+
+        None for the in-cluster service account and for kubeconfig users with
+        an ``exec`` or ``auth-provider`` plugin (they run code of the client:
+        token refresh) or a ``proxy-url`` cluster, unless ``api_key`` replaces
+        the user's credentials. Options override the kubeconfig as in
+        _load_configuration().
+        """
+        if self._spec_resolved:
+            return self._spec
+        spec = None
+        if self.source == "host":
+            spec = ConnectionSpec(self.host)
+        elif self.source == "kubeconfig":
+            spec = self.kubeconfig_file().connection(self.context)
+            if spec is None and self.api_key:
+                # An explicit token replaces the plugin's: what is left is the cluster, which the file says.
+                spec = self.kubeconfig_file().connection(self.context, cluster_only=True)
+        if spec is not None:
+            if self.api_key:
+                spec.authorization = "Bearer " + self.api_key
+            if self.ca_cert:
+                spec.ca_file, spec.ca_data = self.ca_cert, None
+            if not self.validate_certs:
+                spec.verify = False
+        self._spec, self._spec_resolved = spec, True
+        return spec
+
+    def kubeconfig_file(self):
+        """The kubeconfig (merged) as a :class:`KubeconfigFile` (kubeconfig mode only)."""
+        if self._kubeconfig_file is None:
+            try:
+                self._kubeconfig_file = KubeconfigFile(self.kubeconfig)
+            except (OSError, UnicodeDecodeError) as error:
+                raise RollbackError("Cannot read the kubeconfig %s: %s: %s"
+                                    % (self.kubeconfig, type(error).__name__, error)) from None
+        return self._kubeconfig_file
 
     def close(self):
         for client in self._clients.values():
             client.close()
         self._clients = {}
+        if self._transport is not None:
+            self._transport.close()
 
     def describe(self):
         """Where the API is, for results and messages: server, context, source; never a credential."""
@@ -194,7 +270,8 @@ class KubernetesSettings:
 
     def server(self):
         try:
-            return self.configuration().host
+            spec = self.connection_spec()
+            return spec.server if spec is not None else self.configuration().host
         except RollbackError:
             return self.host
 
@@ -204,12 +281,10 @@ class KubernetesSettings:
             return None
         if self.context:
             return self.context
-        lib = kube()
         try:
-            _contexts, current = lib.kube_config.list_kube_config_contexts(config_file=self.kubeconfig)
-        except (lib.ConfigException, OSError, TypeError, KeyError):
+            return self.kubeconfig_file().active_context()
+        except RollbackError:
             return None
-        return (current or {}).get("name")
 
     def kubeconfig_view(self):
         """What a command-line client (kubectl, helm) needs to reach the same cluster.
@@ -345,6 +420,347 @@ def _find_kubeconfig(option, env):
     return os.pathsep.join(existing), "kubeconfig"
 
 
+# ------------------------------------------------------------------ kubeconfig
+class KubeconfigFile:
+    """A kubeconfig (or a ``:`` list merged) read by the kubernetes client's rules, without importing it.
+
+    The rules of ``kubernetes.config.kube_config`` (KubeConfigMerger and KubeConfigLoader) this follows:
+
+    - files are read in order, missing ones skipped; a cluster, context or user
+      named in several files is taken from the first; ``current-context`` is
+      the one of the LAST file that sets it (the client's merger overwrites it);
+    - the context is the ``context`` option, else ``current-context``;
+    - a ``<key>-data`` value (base64) wins over the ``<key>`` file; a relative
+      file path is relative to the directory of the file that named it;
+    - ``certificate-authority``, ``client-certificate`` and ``client-key`` are
+      used only for an ``https`` server; ``insecure-skip-tls-verify`` turns
+      verification off, ``tls-server-name`` names the certificate's host;
+    - authentication, first that applies: ``auth-provider``, ``token`` (or
+      ``tokenFile``), ``exec``, ``username`` + ``password`` (basic auth).
+
+    What needs code of the client (``auth-provider`` and ``exec`` plugins and
+    their token refresh, ``proxy-url``) is not done here: :meth:`connection`
+    returns None and KubernetesSettings uses the kubernetes client itself.
+    """
+
+    def __init__(self, paths):
+        self.paths = [path for path in paths.split(os.pathsep) if path and os.path.exists(path)]
+        self.clusters, self.contexts, self.users = {}, {}, {}
+        self.current_context = None
+        for path in self.paths:
+            self._merge(path)
+
+    def _merge(self, path):
+        import yaml  # ansible-core's own dependency; the C loader when there is one
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        with open(path) as stream:
+            try:
+                document = yaml.load(stream, Loader=loader)  # nosec - a safe loader
+            except yaml.YAMLError as error:
+                raise RollbackError("Cannot read the kubeconfig %s: %s"
+                                    % (path, " ".join(str(error).split()))) from None
+        if not isinstance(document, dict):
+            raise RollbackError("Cannot use the kubeconfig %s: Invalid kube-config. %s file is empty or not a "
+                                "mapping" % (os.pathsep.join(self.paths), path))
+        base = os.path.dirname(os.path.abspath(path))
+        for key, table in (("clusters", self.clusters), ("contexts", self.contexts), ("users", self.users)):
+            for item in document.get(key) or []:
+                if not isinstance(item, dict) or "name" not in item:
+                    raise RollbackError("Cannot use the kubeconfig %s: Invalid kube-config file. Expected all values "
+                                        "in %s list to have 'name' key" % (path, key))
+                table.setdefault(item["name"], (item, base))
+        if "current-context" in document:
+            self.current_context = document["current-context"]
+
+    def active_context(self):
+        """The file's current context, if it names one that exists."""
+        return self.current_context if self.current_context in self.contexts else None
+
+    def connection(self, context=None, cluster_only=False):
+        """The ConnectionSpec of the context, or None when only the kubernetes client can do it.
+
+        ``cluster_only``: the user's credentials are replaced by the caller
+        (the api_key option), so a plugin of the user does not matter.
+        """
+        name = context or self.current_context
+        if name not in self.contexts:
+            where = os.pathsep.join(self.paths)
+            if context:
+                raise RollbackError("Context %r is not in the kubeconfig %s (it has: %s)."
+                                    % (context, where, ", ".join(sorted(self.contexts)) or "none"))
+            raise RollbackError("Cannot use the kubeconfig %s: %s" % (
+                where, "it names no current-context" if not name else "its current-context %r is not in it" % name))
+        entry = (self.contexts[name][0].get("context") or {})
+        cluster_name = entry.get("cluster")
+        if cluster_name not in self.clusters:
+            raise RollbackError("Cannot use the kubeconfig %s: context %r names the cluster %r, which is not in it."
+                                % (os.pathsep.join(self.paths), name, cluster_name))
+        cluster_item, cluster_base = self.clusters[cluster_name]
+        cluster = cluster_item.get("cluster") or {}
+        user_item, user_base = self.users.get(entry.get("user"), ({}, ""))
+        user = user_item.get("user") or {}
+        if "proxy-url" in cluster or ("auth-provider" in user and not cluster_only):
+            return None
+        server = (cluster.get("server") or "").rstrip("/")
+        if not server:
+            raise RollbackError("Cannot use the kubeconfig %s: the cluster %r has no server."
+                                % (os.pathsep.join(self.paths), cluster_name))
+        spec = ConnectionSpec(server, context=name)
+        if "insecure-skip-tls-verify" in cluster:
+            spec.verify = not cluster["insecure-skip-tls-verify"]
+        spec.tls_server_name = cluster.get("tls-server-name")
+        if server.startswith("https"):
+            spec.ca_file, spec.ca_data = _file_or_data(cluster, "certificate-authority", cluster_base)
+            spec.cert_file, spec.cert_data = _file_or_data(user, "client-certificate", user_base)
+            spec.key_file, spec.key_data = _file_or_data(user, "client-key", user_base)
+        if cluster_only:
+            return spec
+        token = user.get("token")
+        if not token and user.get("tokenFile"):
+            with open(os.path.join(user_base, user["tokenFile"])) as stream:
+                token = stream.read().strip()
+        if token:
+            spec.authorization = "Bearer " + token
+        elif "exec" in user:
+            return None
+        elif "username" in user and "password" in user:
+            pair = ("%s:%s" % (user["username"], user["password"])).encode("utf-8")
+            spec.authorization = "Basic " + base64.b64encode(pair).decode("ascii")
+        return spec
+
+
+def _file_or_data(obj, key, base):
+    """(file path, decoded bytes) of ``key`` / ``key-data``: the data wins, as the client's FileOrData."""
+    if obj.get(key + "-data"):
+        return None, base64.b64decode(obj[key + "-data"])
+    if obj.get(key):
+        path = os.path.normpath(os.path.join(base, obj[key]))
+        if not os.path.isfile(path):
+            raise RollbackError("Cannot use the kubeconfig: %s file %s does not exist." % (key, path))
+        return path, None
+    return None, None
+
+
+class ConnectionSpec:
+    """Where the API server is and how to authenticate: what HttpTransport needs."""
+
+    def __init__(self, server, context=None):
+        self.server = server
+        self.context = context
+        self.verify = True
+        self.tls_server_name = None
+        self.ca_file = self.ca_data = None
+        self.cert_file = self.cert_data = None
+        self.key_file = self.key_data = None
+        self.authorization = None  # the Authorization header: a secret
+
+    def ssl_context(self):
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        if self.verify:
+            if self.ca_file or self.ca_data:
+                context.load_verify_locations(cafile=self.ca_file,
+                                              cadata=self.ca_data.decode("ascii") if self.ca_data else None)
+            else:
+                # The kubernetes client (urllib3) trusts certifi's bundle when no CA is named.
+                try:
+                    import certifi
+                    context.load_verify_locations(cafile=certifi.where())
+                except ImportError:
+                    context.load_default_certs()
+        else:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        if self.cert_file or self.cert_data:
+            self._load_client_certificate(context)
+        return context
+
+    def _load_client_certificate(self, context):
+        """Client certificate and key from files or kubeconfig data (ssl reads files only: private copies)."""
+        if self.cert_data is None and self.key_data is None:
+            context.load_cert_chain(self.cert_file, self.key_file)
+            return
+        directory = tempfile.mkdtemp(prefix="sre-k8s-")
+        try:
+            paths = []
+            parts = (("cert.pem", self.cert_file, self.cert_data), ("key.pem", self.key_file, self.key_data))
+            for name, path, data in parts:
+                if data is not None:
+                    path = os.path.join(directory, name)
+                    handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                    with os.fdopen(handle, "wb") as stream:
+                        stream.write(data)
+                paths.append(path)
+            context.load_cert_chain(paths[0], paths[1])
+        finally:
+            for name in os.listdir(directory):
+                os.unlink(os.path.join(directory, name))
+            os.rmdir(directory)
+
+
+# --------------------------------------------------------------------- transport
+class ApiAnswerError(Exception):
+    """A non-2xx answer of the API server, with the attributes of the client's ApiException."""
+
+    def __init__(self, status, reason, body, headers):
+        super().__init__("(%s) Reason: %s" % (status, reason))
+        self.status = status
+        self.reason = reason
+        self.body = body
+        self.headers = headers
+
+
+class TransportError(Exception):
+    """No answer: ``kind`` is 'tls', 'connect' (the request surely never arrived) or 'lost' (it may have)."""
+
+    def __init__(self, kind, text, timed_out=False):
+        super().__init__(text)
+        self.kind = kind
+        self.timed_out = timed_out
+
+
+class _Connection(http.client.HTTPSConnection):
+    """HTTPS with TCP_NODELAY and the kubeconfig's tls-server-name."""
+
+    def __init__(self, host, port, timeout, context, server_hostname):
+        super().__init__(host, port, timeout=timeout, context=context)
+        self._server_hostname = server_hostname or host
+
+    def connect(self):
+        sock = socket.create_connection((self.host, self.port), self.timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            self.sock = self._context.wrap_socket(sock, server_hostname=self._server_hostname)
+        except BaseException:
+            sock.close()
+            raise
+
+
+class _PlainConnection(http.client.HTTPConnection):
+    def connect(self):
+        super().connect()
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class HttpTransport:
+    """Plain JSON over keep-alive HTTP(S) connections (http.client, ssl): no kubernetes import, no models.
+
+    Connections are pooled (threads of a fleet each take one, and put it back
+    when the answer is read). A pooled connection the server has closed is
+    noticed before reuse (as urllib3 does), so an idle-timeout close costs
+    nothing. Errors are ApiAnswerError (an answer) or TransportError (none).
+    """
+
+    def __init__(self, spec, user_agent="sre.rollback"):
+        url = urllib.parse.urlsplit(spec.server)
+        self.server = spec.server
+        self.secure = url.scheme == "https"
+        self.host = url.hostname
+        self.port = url.port or (443 if self.secure else 80)
+        self.prefix = url.path.rstrip("/")
+        self.server_hostname = spec.tls_server_name
+        self.context = spec.ssl_context() if self.secure else None
+        self.headers = {"Accept": "application/json", "User-Agent": user_agent}
+        if spec.authorization:
+            self.headers["Authorization"] = spec.authorization
+        self._idle = []
+        self._lock = threading.Lock()
+
+    def _new(self, timeout):
+        if self.secure:
+            return _Connection(self.host, self.port, timeout, self.context, self.server_hostname)
+        return _PlainConnection(self.host, self.port, timeout=timeout)
+
+    def _acquire(self, timeout):
+        with self._lock:
+            while self._idle:
+                connection = self._idle.pop()
+                readable, _unused, _unused = select.select([connection.sock], [], [], 0)
+                if not readable:
+                    # Nothing to read on an idle connection: still open (EOF or junk would be readable).
+                    connection.sock.settimeout(timeout)
+                    return connection, True
+                connection.close()
+        return self._new(timeout), False
+
+    def _release(self, connection):
+        with self._lock:
+            self._idle.append(connection)
+
+    def _open(self, method, path, query, headers, body, timeout):
+        """(connection, response) with the headers read; the caller reads the body."""
+        url = self.prefix + path + ("?" + urllib.parse.urlencode(query) if query else "")
+        all_headers = dict(self.headers)
+        all_headers.update(headers or {})
+        connection, reused = self._acquire(timeout)
+        if not reused:
+            try:
+                connection.connect()
+            except ssl.SSLError as error:
+                raise TransportError("tls", "%s: %s" % (type(error).__name__, error)) from None
+            except OSError as error:
+                raise TransportError("connect", _os_error_text(error), timed_out=isinstance(error, TimeoutError)) \
+                    from None
+        try:
+            connection.request(method, url, body=body, headers=all_headers)
+            return connection, connection.getresponse()
+        except (OSError, http.client.HTTPException) as error:
+            connection.close()
+            raise TransportError("lost", _os_error_text(error), timed_out=isinstance(error, TimeoutError)) from None
+
+    def send(self, method, path, query=None, headers=None, body=None, timeout=None):
+        """One request; (status, reason, headers, body bytes). The connection goes back to the pool."""
+        connection, response = self._open(method, path, query, headers, body, timeout)
+        try:
+            data = response.read()
+        except (OSError, http.client.HTTPException) as error:
+            connection.close()
+            raise TransportError("lost", _os_error_text(error), timed_out=isinstance(error, TimeoutError)) from None
+        if response.will_close:
+            connection.close()
+        else:
+            self._release(connection)
+        return response.status, response.reason, response.headers, data
+
+    def stream(self, path, query=None, timeout=None):
+        """A GET whose answer is read line by line (a watch): (status, reason, headers, lines, close)."""
+        connection, response = self._open("GET", path, query, None, None, timeout)
+        if not 200 <= response.status <= 299:
+            try:
+                data = response.read()
+            finally:
+                connection.close()
+            return response.status, response.reason, response.headers, data, None
+
+        def lines():
+            try:
+                while True:
+                    line = response.readline()
+                    if not line:
+                        return
+                    if line.strip():
+                        yield line
+            except (OSError, http.client.HTTPException) as error:
+                raise TransportError("lost", _os_error_text(error), timed_out=isinstance(error, TimeoutError)) \
+                    from None
+            finally:
+                connection.close()
+        return response.status, response.reason, response.headers, lines(), connection.close
+
+    def close(self):
+        with self._lock:
+            for connection in self._idle:
+                connection.close()
+            self._idle = []
+
+
+def _os_error_text(error):
+    if isinstance(error, TimeoutError) or "timed out" in str(error):
+        return "timed out"
+    if isinstance(error, http.client.RemoteDisconnected):
+        return "the server closed the connection without an answer (%s)" % error
+    return "%s: %s" % (type(error).__name__, error) if str(error) else type(error).__name__
+
+
 # ------------------------------------------------------------------------ errors
 def status_of(error):
     """(code, reason, message) of an ApiException, from its ``Status`` body when there is one."""
@@ -403,9 +819,26 @@ def _server_of(function):
     return getattr(configuration, "host", None)
 
 
+def _answer_errors():
+    """The exception classes that carry an API answer: ours, and the kubernetes client's if it is loaded.
+
+    Looked up in sys.modules, never imported: whoever raised an ApiException imported it.
+    """
+    module = sys.modules.get("kubernetes.client.exceptions")
+    return (ApiAnswerError, module.ApiException) if module is not None else (ApiAnswerError,)
+
+
+def _no_answer_errors():
+    """The exception classes of a request that got no answer: ours, and urllib3's if it is loaded."""
+    module = sys.modules.get("urllib3.exceptions")
+    return (TransportError, module.HTTPError) if module is not None else (TransportError,)
+
+
 def _connection_kind(error):
     """'tls', 'connect' (the request surely never arrived), or 'lost' (it may have)."""
-    exceptions = kube().urllib3.exceptions
+    if isinstance(error, TransportError):
+        return error.kind
+    exceptions = sys.modules["urllib3.exceptions"]
     text = "%s %s" % (type(error).__name__, error)
     if isinstance(error, exceptions.SSLError) or "CERTIFICATE_VERIFY_FAILED" in text:
         return "tls"
@@ -430,13 +863,13 @@ def k8s_call(function, *args, what="call the Kubernetes API", server=None, retri
       resourceVersion (a replay gets 409), a merge patch sets the same values again.
     """
     server = server or _server_of(function) or "the configured server"
-    lib = kube()
+    answers, no_answers = _answer_errors(), _no_answer_errors()
     attempt = 0
     while True:
         attempt += 1
         try:
             return function(*args, **kwargs)
-        except lib.ApiException as error:
+        except answers as error:
             status = error.status
             if not status:
                 # The client wraps a TLS failure (and nothing else that reached no server) as status 0.
@@ -446,13 +879,16 @@ def k8s_call(function, *args, what="call the Kubernetes API", server=None, retri
                 raise api_error(error, what, server, suffix) from None
             wait = retry_after_seconds(error) if status == 429 else None
             sleep(min(wait, RETRY_AFTER_MAX_S) if wait is not None else backoff_seconds(attempt))
-        except lib.urllib3.exceptions.HTTPError as error:
+        except no_answers as error:
             kind = _connection_kind(error)
             if kind == "tls":
                 raise _no_answer(error, what, server) from None
             retry = attempt <= retries and (idempotent or kind == "connect")
             if not retry:
-                timed_out = isinstance(error, lib.urllib3.exceptions.TimeoutError) and kind == "lost"
+                if isinstance(error, TransportError):
+                    timed_out = error.timed_out
+                else:
+                    timed_out = isinstance(error, sys.modules["urllib3.exceptions"].TimeoutError) and kind == "lost"
                 hint = " (no answer within request_timeout)" if timed_out else ""
                 raise KubernetesError("cannot reach the Kubernetes API at %s: %s%s while trying to %s."
                                       % (server, _short(error), hint, what), server=server) from None
@@ -489,11 +925,12 @@ def _short(error):
 
 # -------------------------------------------------------------------------- JSON
 class KubernetesRest:
-    """Plain-JSON requests through a kubernetes ApiClient (its auth, TLS and token refresh).
+    """Plain-JSON requests through an HttpTransport, or a kubernetes ApiClient (its auth, TLS and token refresh).
 
     Objects stay dicts exactly as the API server sent them, so reading an
     object, changing it and PUTting it back keeps every field. Each method
-    goes through k8s_call (errors, retries).
+    goes through k8s_call (errors, retries). watch() streams events (on an
+    HttpTransport only: ``can_watch``).
     """
 
     PATCH_TYPES = {
@@ -502,13 +939,14 @@ class KubernetesRest:
         "json": "application/json-patch+json",
     }
 
-    def __init__(self, api_client, request_timeout=DEFAULT_REQUEST_TIMEOUT, retries=DEFAULT_API_RETRIES,
+    def __init__(self, client, request_timeout=DEFAULT_REQUEST_TIMEOUT, retries=DEFAULT_API_RETRIES,
                  sleep=time.sleep):
-        self.api_client = api_client
+        self.transport = client if isinstance(client, HttpTransport) else None
+        self.api_client = None if self.transport is not None else client
         self.request_timeout = request_timeout
         self.retries = retries
         self.sleep = sleep
-        self.server = api_client.configuration.host
+        self.server = client.server if self.transport is not None else client.configuration.host
         self.calls = 0
         self._count_lock = threading.Lock()  # threads of a fleet share one client
 
@@ -526,7 +964,13 @@ class KubernetesRest:
         if body is not None:
             headers["Content-Type"] = content_type
         query_params = [(key, value) for key, value in (query or {}).items() if value is not None]
-        if hasattr(self.api_client, "param_serialize"):
+        if self.transport is not None:
+            payload = json.dumps(body).encode("utf-8") if body is not None else None
+            status, reason, answer_headers, data = self.transport.send(method, path, query_params, headers, payload,
+                                                                       self.request_timeout)
+            if not 200 <= status <= 299:
+                raise ApiAnswerError(status, reason, data.decode("utf-8", "replace"), answer_headers)
+        elif hasattr(self.api_client, "param_serialize"):
             # kubernetes >= 35 (OpenAPI Generator 7): serialize (auth, token refresh), then send.
             request = self.api_client.param_serialize(method=method, resource_path=path, query_params=query_params,
                                                       header_params=headers, body=body, auth_settings=["BearerToken"])
@@ -545,6 +989,33 @@ class KubernetesRest:
 
     def get(self, path, query=None, what=None):
         return self.request("GET", path, query=query, what=what)
+
+    @property
+    def can_watch(self):
+        return self.transport is not None
+
+    def watch(self, path, query, timeout, what=None):
+        """Open a watch (``?watch=1``) and return an iterator of its events (dicts: type, object).
+
+        Opening goes through k8s_call (errors, retries); the iterator raises
+        TransportError when the stream breaks and ends when the server ends it.
+        ``timeout`` bounds each read, so a quiet stream cannot outlive the caller's deadline.
+        """
+        if self.transport is None:
+            raise RollbackError("watch needs the plain HTTP transport (this connection uses the kubernetes client).")
+        query = dict(query or {}, watch="1")
+
+        def open_stream():
+            with self._count_lock:
+                self.calls += 1
+            params = [(key, value) for key, value in query.items() if value is not None]
+            status, reason, headers, lines, closer = self.transport.stream(path, params, timeout)
+            if closer is None:
+                raise ApiAnswerError(status, reason, lines.decode("utf-8", "replace"), headers)
+            return lines
+        lines = k8s_call(open_stream, what=what or "watch %s" % path, server=self.server, retries=self.retries,
+                         sleep=self.sleep)
+        return (json.loads(line) for line in lines)
 
     def list(self, path, label_selector=None, field_selector=None, limit=500, what=None):
         """Every item of a collection (follows ``continue`` pages); returns (items, list resourceVersion)."""

@@ -23,6 +23,8 @@ What ``kubectl rollout history / status / undo`` do, as plain Python over
 - it waits like ``kubectl rollout status`` (observedGeneration, updated, ready
   and available replicas), fails at ProgressDeadlineExceeded or the wait
   timeout and says which revision is live and which revisions still serve;
+  one object is followed with a watch (as kubectl does: it sees the rollout
+  complete the moment the controller says so), a fleet by polling;
 - a fleet (many objects) is planned, applied and watched concurrently on one
   shared client: objects of one kind in one namespace are read with one LIST
   each round rather than one GET per object.
@@ -33,12 +35,17 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.sre.rollback.plugins.module_utils.common import RollbackError
-from ansible_collections.sre.rollback.plugins.module_utils.k8s_client import KubernetesError, label_selector_string
+from ansible_collections.sre.rollback.plugins.module_utils.k8s_client import (
+    KubernetesError,
+    TransportError,
+    label_selector_string,
+)
 
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 CHANGE_CAUSE_ANNOTATION = "kubernetes.io/change-cause"
@@ -48,6 +55,9 @@ CONTROLLER_LABELS = ("pod-template-hash", "controller-revision-hash")
 CONFLICT_ATTEMPTS = 5
 # Groups of at least this many objects of one kind in one namespace are read with one LIST.
 LIST_THRESHOLD = 4
+# A watch read waits at most this much longer than the wait's deadline (the server ends the watch at the
+# deadline by timeoutSeconds; this only bounds a server that does not).
+WATCH_READ_MARGIN_S = 2.0
 # Waiting polls, first soon (a small rollout is often done within a fraction of a second), then
 # backing off to POLL_MAX_S so a rollout of minutes costs about one read a second.
 POLL_FIRST_S = 0.1
@@ -519,6 +529,17 @@ class RolloutApi:
                                          what="list the %s in %s" % (plural, namespace))
         return items
 
+    @property
+    def can_watch(self):
+        return bool(getattr(self.rest, "can_watch", False))
+
+    def watch(self, kind, namespace, name, resource_version, timeout):
+        """The events of one object after ``resource_version`` (an iterator of dicts), for at most ``timeout`` s."""
+        query = {"fieldSelector": "metadata.name=" + name, "resourceVersion": resource_version,
+                 "timeoutSeconds": max(int(math.ceil(timeout)), 1), "allowWatchBookmarks": "true"}
+        return self.rest.watch(self.path(kind, namespace), query, timeout + WATCH_READ_MARGIN_S,
+                               what="watch %s %s/%s" % (KINDS[kind]["label"], namespace, name))
+
     def replace(self, kind, body):
         metadata = body["metadata"]
         return self.rest.put(self.path(kind, metadata["namespace"], metadata["name"]), body,
@@ -592,6 +613,7 @@ class Target:
         self.name = name
         self.to_revision = int(to_revision) if to_revision else None
         self.obj = None
+        self.latest = None  # the newest copy of the object seen (the write's answer): where a watch starts
         self.history = None
         self.plan = None
         self.result = {"target": self.label, "kind": self.kind, "namespace": namespace, "name": name,
@@ -774,6 +796,7 @@ class RolloutUndo:
                 self._plan_one(target)
                 continue
             target.generation = (written.get("metadata") or {}).get("generation")
+            target.latest = written
             target.result["changed"] = True
             return
 
@@ -785,35 +808,86 @@ class RolloutUndo:
         for target in targets:
             if target.generation is None:
                 target.generation = ((target.obj or {}).get("metadata") or {}).get("generation")
+        if len(targets) == 1 and getattr(self.api, "can_watch", False) and self._watch_one(targets[0], deadline):
+            return
         interval = POLL_FIRST_S
         while pending:
             observed = self._observe(list(pending.values()))
             for label, (target, obj) in observed.items():
-                if obj is None:
-                    continue
-                status = rollout_status(target.kind, obj)
-                target.result["status"] = status
-                fresh = (status["observed_generation"] or 0) >= (target.generation or 0)
-                if status["state"] == "complete" and fresh:
+                if obj is not None and self._settle(target, obj):
                     pending.pop(label, None)
-                elif status["state"] == "progress_deadline_exceeded" and fresh:
-                    pending.pop(label, None)
-                    self._stalled(target, obj, status, "it exceeded its progress deadline")
-                elif status["state"] == "not_supported" and fresh:
-                    pending.pop(label, None)
-                    target.result["warning"] = ("%s uses the OnDelete update strategy: its pods change only when "
-                                                "deleted, so the rollout was not waited for." % target.describe())
             if not pending:
                 return
             if self.clock() >= deadline:
                 for target in pending.values():
-                    obj = observed.get(target.label, (None, None))[1] or target.obj
-                    self._stalled(target, obj, target.result.get("status") or rollout_status(target.kind, obj),
-                                  "the rollout did not complete within wait_timeout=%gs" % self.wait_timeout)
+                    self._timed_out(target, observed.get(target.label, (None, None))[1] or target.obj)
                 return
             self.sleep(min(interval, max(deadline - self.clock(), 0)))
             # A few objects are read with cheap GETs, a fleet with one LIST per namespace; both back off.
             interval = min(interval * (POLL_BACKOFF if len(pending) < LIST_THRESHOLD else 2), POLL_MAX_S)
+
+    def _settle(self, target, obj):
+        """Judge one read of a target's object: True when its wait is over (complete, or failed)."""
+        status = rollout_status(target.kind, obj)
+        target.result["status"] = status
+        fresh = (status["observed_generation"] or 0) >= (target.generation or 0)
+        if not fresh:
+            return False
+        if status["state"] == "complete":
+            return True
+        if status["state"] == "progress_deadline_exceeded":
+            self._stalled(target, obj, status, "it exceeded its progress deadline")
+            return True
+        if status["state"] == "not_supported":
+            target.result["warning"] = ("%s uses the OnDelete update strategy: its pods change only when "
+                                        "deleted, so the rollout was not waited for." % target.describe())
+            return True
+        return False
+
+    def _timed_out(self, target, obj):
+        self._stalled(target, obj, target.result.get("status") or rollout_status(target.kind, obj),
+                      "the rollout did not complete within wait_timeout=%gs" % self.wait_timeout)
+
+    def _watch_one(self, target, deadline):
+        """Follow one object with a watch until its wait is over; False hands over to polling.
+
+        Starts from the newest copy seen (the write's answer, or the planning
+        read), so no change after it is missed, and judges every event as the
+        polling loop judges a read. Polling takes over when the watch cannot
+        go on (410 Gone, an ERROR event, the object deleted, a broken stream
+        before the deadline); a stream the server ended is opened again from
+        the last resourceVersion seen.
+        """
+        obj = target.latest or target.obj
+        if not obj:
+            return False
+        version = (obj.get("metadata") or {}).get("resourceVersion")
+        while True:
+            if self._settle(target, obj):
+                return True
+            remaining = deadline - self.clock()
+            if remaining <= 0:
+                self._timed_out(target, obj)
+                return True
+            try:
+                for event in self.api.watch(target.kind, target.namespace, target.name, version, remaining):
+                    kind = event.get("type")
+                    if kind not in ("ADDED", "MODIFIED", "BOOKMARK"):
+                        return False  # ERROR (410 Gone: too old a version) or DELETED: polling says what it is
+                    version = ((event.get("object") or {}).get("metadata") or {}).get("resourceVersion") or version
+                    if kind == "BOOKMARK":
+                        continue
+                    obj = event["object"]
+                    if self._settle(target, obj):
+                        return True
+                    if self.clock() >= deadline:
+                        break
+            except (RollbackError, TransportError, ValueError) as error:
+                if self.clock() < deadline:
+                    target.result["last_wait_error"] = getattr(error, "message", None) or str(error)
+                    return False
+            if not version:
+                return False
 
     def _observe(self, targets):
         """{label: (target, object or None)} read with one LIST per big (kind, namespace) group."""

@@ -275,7 +275,9 @@ def _rank(status):
 # the trigger's unit.
 DEFAULT_PROMQL = {
     "health_check_failures": None,  # `max(up{$selector})` unless given: 1 while the target answers, 0 when down
-    "error_rate": ('100 * sum(rate(http_requests_total{$selector,status=~"5.."}[1m]))'
+    # `or vector(0)`: a service with no 5xx at all has no 5xx series, and without it the
+    # numerator is empty and a healthy service would read "unknown" instead of 0 %.
+    "error_rate": ('100 * (sum(rate(http_requests_total{$selector,status=~"5.."}[1m])) or vector(0))'
                    ' / sum(rate(http_requests_total{$selector}[1m]))'),
     "response_time": ('1000 * sum(rate(http_request_duration_seconds_sum{$selector}[1m]))'
                       ' / sum(rate(http_request_duration_seconds_count{$selector}[1m]))'),

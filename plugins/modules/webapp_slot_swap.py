@@ -118,20 +118,24 @@ EXAMPLES = r"""
 
 - name: Swap with preview, check the warmed-up slot, then complete
   block:
-    - sre.rollback.webapp_slot_swap:
+    - name: Apply production's settings to staging and warm it up (phase one)
+      sre.rollback.webapp_slot_swap:
         resource_group: rg-mystira-prod
         name: mystira-app
         slot: staging
         action: preview
-    - sre.rollback.health_check:
+    - name: Check the warmed-up staging slot
+      sre.rollback.health_check:
         url: https://mystira-app-staging.azurewebsites.net/health
-    - sre.rollback.webapp_slot_swap:
+    - name: Complete the swap (phase two)
+      sre.rollback.webapp_slot_swap:
         resource_group: rg-mystira-prod
         name: mystira-app
         slot: staging
         action: complete
   rescue:
-    - sre.rollback.webapp_slot_swap:
+    - name: Cancel the swap; staging gets its own settings back
+      sre.rollback.webapp_slot_swap:
         resource_group: rg-mystira-prod
         name: mystira-app
         slot: staging

@@ -23,6 +23,7 @@ from .acr import AcrProvider
 from .admin import Admin
 from .appservice import AppServiceProvider
 from .arm import Arm, ArmError, arm_error_response, request_headers
+from .authorization import AuthorizationProvider
 from .azurite import AzuriteProvider
 from .blobstore import BlobStoreProvider
 from .bluegreen import BlueGreenProvider
@@ -68,6 +69,7 @@ PROVIDERS = [
     ServerFarmsProvider,
     MonitorProvider,
     KubernetesProvider,
+    AuthorizationProvider,
 ]
 
 

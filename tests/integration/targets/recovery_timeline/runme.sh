@@ -12,24 +12,34 @@ source "$target_dir/../setup_playbook_runner/playbook_runner.sh"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work" "$log"' EXIT
-# The repository's ansible.cfg enables rollback_timeline; both callbacks run side by side.
-export ANSIBLE_CALLBACKS_ENABLED=sre.rollback.rollback_timeline,sre.rollback.recovery_timeline
+# The repository's ansible.cfg enables the callback; say so here too, so the target does not hang on it.
+export ANSIBLE_CALLBACKS_ENABLED=sre.rollback.recovery_timeline
 check() { python "$target_dir/check_record.py" "$@"; }
 
 echo "== a rollback that recovers: phases, step times, recovery time, met (${SECONDS} s)"
 SRE_ROLLBACK_INCIDENT_DIR="$work/incidents" play 0 "$target_dir/recovery.yml" -e incident_number=101
 says "INC-101: recovery [0-9.]* s, target 2 min 00 s, met"
-says "ROLLBACK TIMELINE"
+# The console summary: each step with its offset, duration and phase, and the busy time by phase.
+says "RECOVERY TIMELINE"
+says "localhost (recovery.yml):"
+says "+ *[0-9.]*s *[0-9.]*s act *Swap the good build back into production *changed"
+says "+ *[0-9.]*s *[0-9.]*s act *Purge a CDN that is not there *failed (ignored)"
+says "busy by phase: detect [0-9.]* s, decide [0-9.]* s, act [0-9.]* s, verify [0-9.]* s, notify [0-9.]* s"
+if sed -n '/^RECOVERY TIMELINE/,$p' "$log" | grep -q "Page nobody"; then cat "$log"; echo "FAIL: a skipped step is in the summary"; exit 1; fi
 check recovered "$work/incidents/INC-101"
 
 echo "== a verify step fails: not recovered, and the reason names the step (${SECONDS} s)"
 SRE_ROLLBACK_INCIDENT_DIR="$work/incidents" play 2 "$target_dir/quiet.yml" -e incident_number=102 -e break_verify=true
 says "INC-102: recovery n/a, target 2 min 00 s, not_recovered"
+says "localhost (quiet.yml):"
+says "verify *production answers healthy *failed"
 check not_recovered "$work/incidents/INC-102"
 
 echo "== a record that cannot be written is a warning; the play still succeeds (${SECONDS} s)"
 touch "$work/not-a-directory"
-SRE_ROLLBACK_INCIDENT_DIR="$work/not-a-directory" play 0 "$target_dir/quiet.yml"
+# ... and show_steps=false keeps the summary to the recovery line.
+SRE_ROLLBACK_TIMELINE_STEPS=false SRE_ROLLBACK_INCIDENT_DIR="$work/not-a-directory" play 0 "$target_dir/quiet.yml"
+if grep -q "localhost (quiet.yml):" "$log"; then cat "$log"; echo "FAIL: show_steps=false still printed the steps"; exit 1; fi
 says "recovery_timeline: could not write the incident record into $work/not-a-directory"
 recap localhost 1 0
 

@@ -3,6 +3,8 @@
 # the collection root with its inventory and ansible.cfg and the sandbox environment loaded,
 # and check their exit codes, recaps and output.
 set -euo pipefail
+# The target that sourced this, by name (runme.sh is run by a relative path, and we cd below).
+target_name=$(basename "$(cd "$(dirname "${BASH_SOURCE[1]:-$0}")" && pwd)")
 config=$(cd ../.. && pwd)/integration_config.yml
 root="${ANSIBLE_COLLECTIONS_PATH%%:*}/ansible_collections/sre/rollback"
 [ -f "$root/playbooks/rollback-backend.yml" ] || { echo "collection root not found at $root"; exit 1; }
@@ -23,12 +25,19 @@ done
 export ANSIBLE_CONFIG="$root/ansible.cfg" ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
+# The rollback locks and automatic-rollback counts (pre_rollback_checklist) of this target, empty at
+# its start, in its sandbox's directory: not ~/.sre-rollback, which runs against another sandbox on
+# the same machine share (same service names), and not carried over from an earlier run (a freeze).
+rollback_locks="$SRE_SANDBOX_DIR/locks/$target_name"
+rm -rf "$rollback_locks"
+mkdir -p "$rollback_locks"
 
 admin() { curl -sf --cacert "$REQUESTS_CA_BUNDLE" -X "$1" "$SRE_SANDBOX_URL/$2" -H 'Content-Type: application/json' ${3:+-d "$3"}; }
 play() {  # play <expected rc> <playbook> [args...]: run it, keep the output, check the exit code
   local expected=$1; shift
   local rc=0
-  ansible-playbook "$@" >"$log" 2>&1 || rc=$?
+  # An -e in the arguments still wins over the target's own lock directory.
+  ansible-playbook -e "pre_rollback_checklist_lock_dir=$rollback_locks" "$@" >"$log" 2>&1 || rc=$?
   if [ "$rc" != "$expected" ]; then cat "$log"; echo "FAIL: ansible-playbook $* exited $rc, expected $expected"; exit 1; fi
 }
 recap() {  # recap <host> <changed> <failed>

@@ -44,6 +44,7 @@ from ..faults import FaultSpecError, Faults
 from ..settings import AdminSettings
 from ..web import BadJson, DropConnection, Response
 from . import controllers as ctl
+from .access import AccessReviews
 from .api import Api, status_response, STATUS_SUBRESOURCE_KINDS
 from .defaults import apply_defaults, validate
 from .listener import ApiListener
@@ -72,6 +73,7 @@ class KubernetesProvider:
         self.conflict_faults = []
         self.api = Api(self)
         self.store = Store()
+        self.access = AccessReviews(self)  # SelfSubjectAccessReview (kubectl auth can-i)
         self.bad_images = {}
         self.controllers = ctl.Controllers(self)
         self.dataplane = ApiListener(sandbox.ssl_context, self._dispatch)

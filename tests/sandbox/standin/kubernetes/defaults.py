@@ -5,10 +5,11 @@ a template written by a patch must end up exactly like one written by a create.
 """
 
 import base64
+import datetime
 import ipaddress
 import re
 
-from .store import invalid
+from .store import ApiError, invalid
 
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -110,7 +111,28 @@ def apply_defaults(res, obj, cluster):
         obj.setdefault("spec", {"finalizers": ["kubernetes"]})
         obj.setdefault("status", {"phase": "Active"})
         obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
+    elif kind == "Lease":
+        spec = obj.setdefault("spec", {})
+        for field in ("acquireTime", "renewTime"):
+            if spec.get(field) is not None:
+                spec[field] = _micro_time(spec[field], kind)
     return obj
+
+
+# metav1.MicroTime: parsed with RFC3339Micro (exactly six fractional digits; a time without them, as the
+# Python client's isoformat() writes when microseconds are 0, is refused) and written back in UTC.
+_MICRO_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6})(Z|[+-]\d{2}:\d{2})$")
+
+
+def _micro_time(value, kind):
+    match = _MICRO_TIME.match(value) if isinstance(value, str) else None
+    if not match:
+        raise ApiError(400, "BadRequest", f'{kind} in version "v1" cannot be handled as a {kind}: parsing time '
+                       f'"{value}" as "2006-01-02T15:04:05.000000Z07:00": cannot parse "{value}" as '
+                       '"2006-01-02T15:04:05.000000Z07:00"')
+    zone = "+00:00" if match.group(2) == "Z" else match.group(2)
+    moment = datetime.datetime.fromisoformat(match.group(1) + zone).astimezone(datetime.timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def validate(res, obj):
@@ -161,6 +183,19 @@ def validate(res, obj):
                                "\"Recreate\", \"RollingUpdate\""))
     elif res.kind == "Pod":
         causes += _pod_spec_causes(spec, "spec")
+    elif res.kind == "Lease":
+        # pkg/apis/coordination/validation: ValidateLeaseSpec.
+        duration = spec.get("leaseDurationSeconds")
+        if duration is not None and (not isinstance(duration, int) or duration <= 0):
+            causes.append(("spec.leaseDurationSeconds", "FieldValueInvalid",
+                           f"Invalid value: {duration}: must be greater than 0"))
+        transitions = spec.get("leaseTransitions")
+        if transitions is not None and (not isinstance(transitions, int) or transitions < 0):
+            causes.append(("spec.leaseTransitions", "FieldValueInvalid",
+                           f"Invalid value: {transitions}: must be greater than or equal to 0"))
+        if spec.get("preferredHolder") and not spec.get("strategy"):
+            causes.append(("spec.preferredHolder", "FieldValueForbidden",
+                           "Forbidden: may only be specified if `strategy` is defined"))
     elif res.kind == "Service":
         ip = spec.get("clusterIP")
         if ip not in (None, "", "None"):

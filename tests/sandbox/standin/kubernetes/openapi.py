@@ -14,7 +14,8 @@ from .resources import GROUPS, RESOURCES
 
 QUERY_PARAMS = ("dryRun", "fieldManager", "fieldValidation", "force", "pretty")
 PACKAGES = {"": "io.k8s.api.core.v1", "apps": "io.k8s.api.apps.v1", "autoscaling": "io.k8s.api.autoscaling.v2",
-            "networking.k8s.io": "io.k8s.api.networking.v1", "policy": "io.k8s.api.policy.v1"}
+            "networking.k8s.io": "io.k8s.api.networking.v1", "policy": "io.k8s.api.policy.v1",
+            "coordination.k8s.io": "io.k8s.api.coordination.v1"}
 
 
 def _gv_path(group, version):

@@ -75,11 +75,14 @@ RESOURCES = [
              subresources=("status",), has_generation=True),
     Resource("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", short_names=["hpa"],
              subresources=("status",), categories=["all"]),
+    # Leases: what a controller (or sre.rollback.rollback_lock) holds to act alone; no controller behind them.
+    Resource("coordination.k8s.io", "v1", "leases", "Lease"),
 ]
 
 BY_PATH = {(r.group, r.version, r.plural): r for r in RESOURCES}
 BY_KIND = {(r.group, r.kind): r for r in RESOURCES}
-GROUPS = {"": ["v1"], "apps": ["v1"], "autoscaling": ["v2"], "networking.k8s.io": ["v1"], "policy": ["v1"]}
+GROUPS = {"": ["v1"], "apps": ["v1"], "autoscaling": ["v2"], "networking.k8s.io": ["v1"], "policy": ["v1"],
+          "coordination.k8s.io": ["v1"]}
 
 
 def lookup(group, version, plural):

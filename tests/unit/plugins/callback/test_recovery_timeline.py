@@ -139,7 +139,12 @@ def load_play(ansible_env, data, tmp_path, actions=None):
     for task in tasks_of(play):
         if task.get_name() in (actions or {}):
             task.action = actions[task.get_name()]
-            task._resolved_action = actions[task.get_name()]  # what the module lookup would have found
+            # What the module lookup would have found: a property over _resolved_action
+            # since ansible-core 2.19, a plain attribute in 2.16 to 2.18.
+            if isinstance(getattr(type(task), "resolved_action", None), property):
+                task._resolved_action = actions[task.get_name()]
+            else:
+                task.resolved_action = actions[task.get_name()]
     return play
 
 

@@ -327,3 +327,298 @@ def test_label_selector_string():
                                      {"key": "canary", "operator": "DoesNotExist"}, {"key": "team", "operator": "Exists"}]}
     assert label_selector_string(selector) == "a=1,b=2,tier in (web,api),env notin (dev),!canary,team"
     assert label_selector_string(None) == ""
+
+
+# ------------------------------------------------------- the kubeconfig without the client
+def write(path, text):
+    path.write_text(text)
+    return str(path)
+
+
+def test_fast_path_reads_the_kubeconfig_without_importing_the_client(kubeconfig):
+    settings = KubernetesSettings(kubeconfig=kubeconfig, context="production", environ={})
+    spec = settings.connection_spec()
+    assert spec.server == "https://prod.example.com:6443" and spec.verify is False
+    assert spec.authorization == "Bearer kubeconfig-token" and spec.context == "production"
+    assert settings.describe()["server"] == "https://prod.example.com:6443"
+    assert KubernetesSettings(kubeconfig=kubeconfig, environ={}).connection_spec().server == "https://staging.example.com:6443"
+
+
+def test_fast_path_unknown_context_lists_the_known_ones(kubeconfig):
+    with pytest.raises(RollbackError, match="Context 'dev' is not in the kubeconfig .* \\(it has: production, staging\\)"):
+        KubernetesSettings(kubeconfig=kubeconfig, context="dev", environ={}).rest()
+
+
+def test_merged_list_first_definition_wins_and_the_last_current_context(tmp_path):
+    # The kubernetes client's KubeConfigMerger: names from the first file that has them;
+    # current-context overwritten by every file that sets one.
+    first = write(tmp_path / "first", """
+current-context: a
+clusters: [{name: c, cluster: {server: "https://first:6443", insecure-skip-tls-verify: true}}]
+users: [{name: u, user: {token: first-token}}]
+contexts: [{name: a, context: {cluster: c, user: u}}]
+""")
+    second = write(tmp_path / "second", """
+current-context: b
+clusters: [{name: c, cluster: {server: "https://second:6443"}}]
+users: [{name: u, user: {token: second-token}}]
+contexts: [{name: b, context: {cluster: c, user: u}}, {name: a, context: {cluster: none, user: none}}]
+""")
+    settings = KubernetesSettings(environ={"KUBECONFIG": first + os.pathsep + second})
+    spec = settings.connection_spec()
+    assert settings.active_context() == "b"
+    assert spec.server == "https://first:6443" and spec.authorization == "Bearer first-token"
+
+
+def test_relative_files_are_relative_to_the_kubeconfig_and_data_wins_over_files(tmp_path):
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "certs" / "ca.pem").write_text("CA")
+    (tmp_path / "certs" / "client.pem").write_text("CERT")
+    (tmp_path / "token").write_text("file-token\n")
+    path = write(tmp_path / "config", """
+current-context: x
+clusters: [{name: c, cluster: {server: "https://k8s:6443/", certificate-authority: certs/ca.pem, tls-server-name: api.internal}}]
+users: [{name: u, user: {tokenFile: token, client-certificate: certs/client.pem, client-key-data: S0VZ}}]
+contexts: [{name: x, context: {cluster: c, user: u}}]
+""")
+    spec = KubernetesSettings(kubeconfig=path, environ={}).connection_spec()
+    assert spec.server == "https://k8s:6443" and spec.tls_server_name == "api.internal"
+    assert spec.ca_file == str(tmp_path / "certs" / "ca.pem") and spec.ca_data is None
+    assert spec.cert_file == str(tmp_path / "certs" / "client.pem")
+    assert spec.key_file is None and spec.key_data == b"KEY"
+    assert spec.authorization == "Bearer file-token"
+
+
+def test_basic_auth_and_a_plain_http_server(tmp_path):
+    path = write(tmp_path / "config", """
+current-context: x
+clusters: [{name: c, cluster: {server: "http://127.0.0.1:8080", certificate-authority: /nowhere.pem}}]
+users: [{name: u, user: {username: admin, password: "s3cret"}}]
+contexts: [{name: x, context: {cluster: c, user: u}}]
+""")
+    spec = KubernetesSettings(kubeconfig=path, environ={}).connection_spec()
+    # The CA is used (and must exist) only for an https server, as in the client.
+    assert spec.ca_file is None and spec.authorization == "Basic YWRtaW46czNjcmV0"
+
+
+@pytest.mark.parametrize("user, cluster_extra", [
+    ({"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": "aws"}}, {}),
+    ({"auth-provider": {"name": "oidc", "config": {}}, "token": "ignored"}, {}),
+    ({"token": "t"}, {"proxy-url": "http://proxy:3128"}),
+])
+def test_plugins_and_proxies_fall_back_to_the_kubernetes_client(tmp_path, user, cluster_extra):
+    cluster = dict({"server": "https://k8s:6443", "insecure-skip-tls-verify": True}, **cluster_extra)
+    document = {"current-context": "x", "clusters": [{"name": "c", "cluster": cluster}],
+                "users": [{"name": "u", "user": user}], "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}]}
+    path = write(tmp_path / "config", json.dumps(document))
+    settings = KubernetesSettings(kubeconfig=path, environ={})
+    assert settings.connection_spec() is None
+    if "proxy-url" not in cluster_extra:
+        # An explicit api_key replaces the plugin: the fast path again.
+        with_key = KubernetesSettings(kubeconfig=path, api_key="explicit", environ={}).connection_spec()
+        assert with_key.authorization == "Bearer explicit" and with_key.server == "https://k8s:6443"
+
+
+def test_a_token_before_exec_needs_no_plugin(tmp_path):
+    document = {"current-context": "x", "clusters": [{"name": "c", "cluster": {"server": "https://k8s"}}],
+                "users": [{"name": "u", "user": {"token": "t", "exec": {"command": "never-run"}}}],
+                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}]}
+    spec = KubernetesSettings(kubeconfig=write(tmp_path / "config", json.dumps(document)), environ={}).connection_spec()
+    assert spec.authorization == "Bearer t"
+
+
+def test_options_override_the_kubeconfig_on_the_fast_path(kubeconfig, tmp_path):
+    ca = write(tmp_path / "ca.pem", "CA")
+    spec = KubernetesSettings(kubeconfig=kubeconfig, api_key="explicit", ca_cert=ca, environ={}).connection_spec()
+    assert spec.authorization == "Bearer explicit" and spec.ca_file == ca
+    host = KubernetesSettings(host="https://api.example.com/", api_key="k", validate_certs=False).connection_spec()
+    assert host.server == "https://api.example.com" and host.verify is False and host.authorization == "Bearer k"
+
+
+def test_in_cluster_uses_the_kubernetes_client(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert KubernetesSettings(environ={"KUBERNETES_SERVICE_HOST": "10.0.0.1"}).connection_spec() is None
+
+
+def test_broken_kubeconfig_is_a_clear_error(tmp_path):
+    path = write(tmp_path / "config", "clusters: [\n")
+    with pytest.raises(RollbackError, match="Cannot read the kubeconfig .*config"):
+        KubernetesSettings(kubeconfig=path, environ={}).rest()
+    empty = write(tmp_path / "empty", "")
+    with pytest.raises(RollbackError, match="empty"):
+        KubernetesSettings(kubeconfig=empty, environ={}).rest()
+
+
+def test_the_fast_path_agrees_with_the_clients_loader(tmp_path):
+    # The same file through both loaders: server, TLS switches and the Authorization header agree.
+    (tmp_path / "ca.pem").write_text("CA")
+    path = write(tmp_path / "config", """
+current-context: x
+clusters: [{name: c, cluster: {server: "https://k8s:6443", certificate-authority: ca.pem, tls-server-name: api.internal}}]
+users: [{name: u, user: {token: tok}}]
+contexts: [{name: x, context: {cluster: c, user: u}}]
+""")
+    settings = KubernetesSettings(kubeconfig=path, environ={})
+    spec, configuration = settings.connection_spec(), settings.configuration()
+    assert spec.server == configuration.host and spec.ca_file == configuration.ssl_ca_cert
+    assert spec.tls_server_name == configuration.tls_server_name and spec.verify == configuration.verify_ssl
+    assert spec.authorization == configuration.get_api_key_with_prefix("BearerToken")
+
+
+# ----------------------------------------------------------------------- HttpTransport
+@pytest.fixture(name="api_server")
+def api_server_fixture():
+    """A local plain-HTTP server playing a few API answers; records each request and connection."""
+    import http.server
+    import threading
+
+    state = {"requests": [], "connections": set(), "answers": []}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def do_any(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            state["requests"].append({"method": self.command, "path": self.path, "body": body,
+                                      "headers": dict(self.headers)})
+            state["connections"].add(self.client_address)
+            status, payload, headers = state["answers"].pop(0) if state["answers"] else (200, {"ok": True}, {})
+            if isinstance(payload, list):  # a watch: one JSON line per event, then the end of the stream
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                for event in payload:
+                    line = json.dumps(event).encode() + b"\n"
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
+                self.wfile.write(b"0\r\n\r\n")
+                return
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_PUT = do_PATCH = do_POST = do_DELETE = do_any
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state["url"] = "http://127.0.0.1:%d" % server.server_address[1]
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+def fast_rest(url, **kwargs):
+    settings = KubernetesSettings(host=url, api_key="tok")
+    return settings, settings.rest(**kwargs)
+
+
+def test_transport_sends_json_with_the_token_on_one_kept_alive_connection(api_server):
+    api_server["answers"] = [(200, {"items": [{"n": 1}], "metadata": {"resourceVersion": "9"}}, {}),
+                             (200, {"written": True}, {})]
+    settings, rest = fast_rest(api_server["url"])
+    items, version = rest.list("/apis/apps/v1/namespaces/ns/replicasets", label_selector="app=api")
+    assert items == [{"n": 1}] and version == "9"
+    assert rest.put("/apis/apps/v1/namespaces/ns/deployments/api", {"spec": {}}) == {"written": True}
+    first, second = api_server["requests"]
+    assert first["path"] == "/apis/apps/v1/namespaces/ns/replicasets?labelSelector=app%3Dapi&limit=500"
+    assert first["headers"]["Authorization"] == "Bearer tok" and first["headers"]["Accept"] == "application/json"
+    assert json.loads(second["body"]) == {"spec": {}} and second["headers"]["Content-Type"] == "application/json"
+    assert len(api_server["connections"]) == 1  # keep-alive: the second request reused the connection
+    assert rest.calls == 2
+    settings.close()
+
+
+def test_transport_errors_keep_the_status_message_and_retries(api_server):
+    conflict = {"kind": "Status", "reason": "Conflict", "code": 409, "message": "the object has been modified"}
+    api_server["answers"] = [(429, {"kind": "Status", "reason": "TooManyRequests", "code": 429, "message": "slow"},
+                              {"Retry-After": "1"}),
+                             (500, {"kind": "Status", "reason": "InternalError", "code": 500, "message": "etcd"}, {}),
+                             (200, {"ok": True}, {}), (409, conflict, {})]
+    slept = []
+    settings = KubernetesSettings(host=api_server["url"], api_key="tok")
+    rest = KubernetesRest(settings.rest().transport, sleep=slept.append)
+    assert rest.get("/x") == {"ok": True}
+    assert slept[0] == 1.0 and len(slept) == 2
+    with pytest.raises(KubernetesError) as raised:
+        rest.put("/x", {}, what="update deployment ns/api")
+    assert raised.value.status == 409 and len(api_server["requests"]) == 4
+    assert raised.value.message == ("Kubernetes API: cannot update deployment ns/api: the object has been modified "
+                                    "(Conflict, HTTP 409).")
+
+
+def test_transport_watch_streams_events(api_server):
+    events = [{"type": "MODIFIED", "object": {"metadata": {"resourceVersion": "5"}}},
+              {"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "6"}}}]
+    api_server["answers"] = [(200, events, {})]
+    _settings, rest = fast_rest(api_server["url"])
+    assert rest.can_watch
+    assert list(rest.watch("/apis/apps/v1/namespaces/ns/deployments", {"resourceVersion": "4"}, timeout=5)) == events
+    assert api_server["requests"][0]["path"] == "/apis/apps/v1/namespaces/ns/deployments?resourceVersion=4&watch=1"
+
+
+def test_transport_that_cannot_connect_names_the_server():
+    import socket
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = KubernetesSettings(host="http://127.0.0.1:%d" % port)
+    rest = KubernetesRest(settings.rest().transport, retries=1, sleep=lambda seconds: None)
+    with pytest.raises(KubernetesError) as raised:
+        rest.get("/version", what="read the version")
+    assert raised.value.message.startswith("cannot reach the Kubernetes API at http://127.0.0.1:%d: " % port)
+    assert "ConnectionRefusedError" in raised.value.message and raised.value.message.endswith("while trying to read the version.")
+
+
+def test_transport_reconnects_when_the_server_closed_an_idle_connection(api_server):
+    _settings, rest = fast_rest(api_server["url"])
+    rest.get("/a")
+    # The server ends the idle keep-alive connection (an idle timeout): the next request must not fail.
+    for connection in rest.transport._idle:
+        connection.sock.shutdown(2)
+    assert rest.get("/b") == {"ok": True}
+    assert len(api_server["requests"]) == 2
+
+
+def test_certificate_data_from_the_kubeconfig_loads_into_tls(tmp_path, monkeypatch):
+    # A self-signed certificate as a kubeconfig carries it: base64 PEM in *-data fields.
+    import base64
+    import datetime
+    import tempfile
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "deployer")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(key, hashes.SHA256()))
+    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    document = {"current-context": "x",
+                "clusters": [{"name": "c", "cluster": {"server": "https://k8s:6443",
+                                                       "certificate-authority-data": base64.b64encode(cert_pem).decode()}}],
+                "users": [{"name": "u", "user": {"client-certificate-data": base64.b64encode(cert_pem).decode(),
+                                                 "client-key-data": base64.b64encode(key_pem).decode()}}],
+                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}]}
+    spec = KubernetesSettings(kubeconfig=write(tmp_path / "config", json.dumps(document)), environ={}).connection_spec()
+    assert spec.cert_data == cert_pem and spec.key_data == key_pem and spec.ca_data == cert_pem
+    assert spec.authorization is None
+    private = tmp_path / "tmp"
+    private.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
+    context = spec.ssl_context()
+    assert context.cert_store_stats()["x509_ca"] == 1
+    assert list(private.iterdir()) == []  # the private copies of the key were removed

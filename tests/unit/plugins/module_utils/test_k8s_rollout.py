@@ -531,3 +531,134 @@ def test_paused_deployment_is_refused():
     with pytest.raises(FleetError, match="is paused"):
         runner(cluster).run([Target("Deployment", "ns", "api")])
     assert cluster.writes == []
+
+
+# --------------------------------------------------------------------------- waiting by watch
+class WatchingCluster(FakeCluster):
+    """A FakeCluster whose API can watch: each watch() plays the next list of events (or raises it)."""
+
+    can_watch = True
+
+    def __init__(self, streams, clock=None, **kwargs):
+        super().__init__(**kwargs)
+        self.streams = list(streams)
+        self.watches = []
+        self.clock = clock
+
+    def watch(self, kind, namespace, name, resource_version, timeout):
+        self.watches.append({"name": name, "resource_version": resource_version, "timeout": timeout})
+        stream = self.streams.pop(0)
+        if isinstance(stream, Exception):
+            raise stream
+
+        def events():
+            for event in stream:
+                if callable(event):
+                    event()  # a step of the test's clock between events
+                    continue
+                yield event
+        return events()
+
+
+def rolled_out(cluster, name, **status):
+    """The stored object as the controller leaves it: observed, with the given status counters."""
+    obj = copy.deepcopy(cluster.objects[("ns", name)])
+    obj["metadata"]["resourceVersion"] = str(int(obj["metadata"].get("resourceVersion") or 0) + 10)
+    obj["status"].update(status)
+    return obj
+
+
+def progressing_after_write(cluster):
+    """Writes are answered as the real API server does: generation bumped, status not yet observed."""
+    original = cluster.replace
+
+    def replace(kind, body):
+        stored = original(kind, body)
+        key = (body["metadata"]["namespace"], body["metadata"]["name"])
+        cluster.objects[key]["status"]["observedGeneration"] = stored["metadata"]["generation"] - 1
+        stored["status"]["observedGeneration"] = stored["metadata"]["generation"] - 1
+        return stored
+    cluster.replace = replace
+
+
+def test_one_target_is_waited_for_by_watch_from_the_writes_version():
+    cluster = WatchingCluster([])
+    cluster.add("api", ["api:v1", "api:v2"])
+    cluster.objects[("ns", "api")]["metadata"]["resourceVersion"] = "100"
+    progressing_after_write(cluster)
+    halfway = None
+
+    def stream():
+        nonlocal halfway
+        obj = cluster.objects[("ns", "api")]
+        halfway = rolled_out(cluster, "api", observedGeneration=obj["metadata"]["generation"], updatedReplicas=1)
+        done = rolled_out(cluster, "api", observedGeneration=obj["metadata"]["generation"], updatedReplicas=3)
+        done["metadata"]["resourceVersion"] = "120"
+        return [{"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "105"}}},
+                {"type": "MODIFIED", "object": halfway}, {"type": "MODIFIED", "object": done}]
+    original_watch = cluster.watch
+    cluster.watch = lambda *args: (cluster.streams.append(stream()), original_watch(*args))[1]
+    target = Target("Deployment", "ns", "api")
+    runner(cluster, wait=True, wait_timeout=30).run([target])
+    assert target.result["status"]["state"] == "complete" and not target.result["failed"]
+    assert cluster.reads == 1  # the planning read only: no poll, the watch saw the rollout complete
+    # One watch, from the version the write answered with, for the whole wait_timeout.
+    assert cluster.watches == [{"name": "api", "resource_version": "100", "timeout": 30}]
+
+
+def test_watch_error_event_hands_over_to_polling():
+    gone = {"type": "ERROR", "object": {"kind": "Status", "code": 410, "reason": "Expired"}}
+    cluster = WatchingCluster([[gone]])
+    cluster.add("api", ["api:v1", "api:v2"])
+    progressing_after_write(cluster)
+    original_read = cluster.read
+
+    def read(kind, namespace, name):
+        # The controller catches up by the first poll.
+        cluster.objects[(namespace, name)]["status"]["observedGeneration"] = cluster.objects[(namespace, name)]["metadata"]["generation"]
+        return original_read(kind, namespace, name)
+    cluster.read = read
+    target = Target("Deployment", "ns", "api")
+    runner(cluster, wait=True, wait_timeout=30).run([target])
+    assert target.result["status"]["state"] == "complete" and len(cluster.watches) == 1
+
+
+def test_broken_watch_hands_over_to_polling_and_keeps_the_error():
+    from ansible_collections.sre.rollback.plugins.module_utils.k8s_client import TransportError
+    cluster = WatchingCluster([TransportError("lost", "connection reset")])
+    cluster.add("api", ["api:v1", "api:v2"])
+    progressing_after_write(cluster)
+    original_read = cluster.read
+
+    def read(kind, namespace, name):
+        cluster.objects[(namespace, name)]["status"]["observedGeneration"] = cluster.objects[(namespace, name)]["metadata"]["generation"]
+        return original_read(kind, namespace, name)
+    cluster.read = read
+    target = Target("Deployment", "ns", "api")
+    runner(cluster, wait=True, wait_timeout=30).run([target])
+    assert target.result["status"]["state"] == "complete"
+    assert target.result["last_wait_error"] == "connection reset"
+
+
+def test_watch_that_ends_is_reopened_and_the_deadline_fails_the_wait():
+    clock = {"now": 0.0}
+
+    def tick(seconds):
+        return lambda: clock.__setitem__("now", clock["now"] + seconds)
+    # Two quiet streams the server ends (timeoutSeconds), each taking time; the rollout never completes.
+    cluster = WatchingCluster([[tick(4)], [tick(4)]])
+    cluster.add("api", ["api:v1", "api:v2"])
+    progressing_after_write(cluster)
+    undo = RolloutUndo(cluster, wait=True, wait_timeout=6, clock=lambda: clock["now"],
+                       sleep=lambda seconds: clock.__setitem__("now", clock["now"] + seconds))
+    with pytest.raises(FleetError, match="did not complete within wait_timeout=6s. The live revision is 1 .*Waiting for deployment spec update"):
+        undo.run([Target("Deployment", "ns", "api")])
+    assert [round(item["timeout"]) for item in cluster.watches] == [6, 2]
+
+
+def test_a_fleet_is_polled_not_watched():
+    cluster = WatchingCluster([])
+    for name in ("a", "b"):
+        cluster.add(name, [name + ":v1", name + ":v2"])
+    runner(cluster, wait=True, wait_timeout=30).run([Target("Deployment", "ns", "a"), Target("Deployment", "ns", "b")])
+    assert cluster.watches == []

@@ -163,7 +163,7 @@ def test_prometheus_fires_when_the_lowest_value_over_the_window_is_above():
     policy = TriggerPolicy.from_overrides({"response_time": {"enabled": False}, "cpu": {"enabled": False}})
     observed = source.observe(policy)
     assert observed["error_rate"].status == "fired" and observed["error_rate"].value == 7.5
-    assert any(q.startswith("min_over_time((100 * sum(rate(http_requests_total{job=\"api\",status=~\"5..\"}") and
+    assert any(q.startswith("min_over_time((100 * (sum(rate(http_requests_total{job=\"api\",status=~\"5..\"}") and
                q.endswith("[120s:15s])") for q in queries)
     assert observed["memory"].status == "not_observed"
     assert observed["health_check_failures"].status == "ok"
