@@ -61,7 +61,7 @@ def known_times():
 
 def deal(targets, times, shards):
     """Longest processing time first: each target goes to the shard with the least work so far."""
-    loads = [[0.0, []] for _ in range(shards)]
+    loads = [[0.0, []] for _shard in range(shards)]
     for name in sorted(targets, key=lambda t: (-times.get(t, DEFAULT_SECONDS), t)):
         lightest = min(loads, key=lambda load: load[0])
         lightest[0] += times.get(name, DEFAULT_SECONDS)
@@ -144,7 +144,7 @@ def refresh_times(shards):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--shards", type=int, default=int(os.environ.get("SRE_INTEGRATION_SHARDS", "2")))
     parser.add_argument("--python", default="%d.%d" % sys.version_info[:2], help="ansible-test --python")
     parser.add_argument("--plan", action="store_true", help="print how the targets are dealt and stop")

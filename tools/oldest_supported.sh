@@ -100,7 +100,7 @@ PY
   private=$(mktemp -d)
   trap 'rm -f "$log"; rm -rf "$private"' RETURN
   export SRE_ROLLBACK_INCIDENT_DIR="$private/incidents"
-  local private_vars=(-e "pre_rollback_lock_dir=$private/locks" -e post_rollback_watch_s=3)
+  local private_vars=(-e "pre_rollback_checklist_lock_dir=$private/locks" -e post_rollback_watch_s=3)
   # The slot swap runs leave out the checklist and the verification (a minute each on a busy
   # machine); the Kubernetes run below takes the checklist (evidence, credentials, lock: its
   # changes are counted by the lock and evidence, so any count) and leaves out the verification,

@@ -100,7 +100,7 @@ def private_data_dir(work, scenario, root, env, incident_id, quick):
     # here they outlive the four jobs; the post-rollback watch is cut from 15 minutes to seconds.
     extravars = {"env": "sandbox", "rollback_to_build": "1.4.1", "incident_id": incident_id,
                  "severity": "P1", "component": "backend",
-                 "pre_rollback_lock_dir": os.path.join(work, "locks"), "post_rollback_watch_s": 3}
+                 "pre_rollback_checklist_lock_dir": os.path.join(work, "locks"), "post_rollback_watch_s": 3}
     if quick:
         extravars.update(pre_rollback_checklist=False, post_rollback_verify=False)
     envvars = dict(env)
