@@ -272,7 +272,9 @@ class SourceHealthCheck:
 
     health.py (and httpx with it) is imported only when a probe is asked for, so a swap
     without one loads nothing more than before. Bad probe options raise RollbackError here,
-    before the slots are read or anything is changed.
+    before the slots are read or anything is changed. start() runs it beside the slot reads
+    (its samples are seconds apart by design; the reads need not wait for them); SlotSwap
+    asks for the result only when a swap is about to happen.
     """
 
     def __init__(self, url, samples=2, interval=0.5, body_match=None, verify=True, timeout=None, transport=None):
@@ -294,5 +296,29 @@ class SourceHealthCheck:
         except health.HealthProbeError as error:
             raise RollbackError("Invalid source slot probe, nothing was changed: %s" % error, errors=error.errors) from None
 
+        self._thread = None
+        self._outcome = None
+
+    def start(self):
+        """Begin probing in the background, so the probe's samples overlap the sign-in and the slot reads."""
+        import threading
+
+        def probe():
+            try:
+                self._outcome = ("result", self.probe.run().to_dict())
+            except Exception as error:  # pylint: disable=broad-except
+                self._outcome = ("error", error)
+
+        self._thread = threading.Thread(target=probe, name="source-health", daemon=True)
+        self._thread.start()
+        return self
+
     def run(self):
-        return self.probe.run().to_dict()
+        """The probe's result: the one started in the background, else a probe now."""
+        if self._thread is None:
+            return self.probe.run().to_dict()
+        self._thread.join()
+        kind, value = self._outcome
+        if kind == "error":
+            raise value
+        return value

@@ -87,11 +87,12 @@ options:
   source_health_url:
     description:
       - The health URL of the source slot (for example C(https://api-staging.azurewebsites.net/health)).
-      - When given and a swap is about to happen, the module probes it O(source_health_samples) times,
-        O(source_health_interval) seconds apart, and swaps only when every sample is healthy (an HTTP 200 that
-        matches O(source_health_body_match)); otherwise the task fails and nothing is changed.
-      - Not probed when nothing needs swapping (the target already runs O(expected_build)), nor for
-        O(action=preview) or O(action=reset). Probed in check mode too, so a plan predicts the refusal.
+      - When given, the module probes it O(source_health_samples) times, O(source_health_interval) seconds apart,
+        while it reads the slots, and swaps only when every sample is healthy (an HTTP 200 that matches
+        O(source_health_body_match)); otherwise the task fails and nothing is changed.
+      - The verdict is used only when a swap is about to happen; when nothing needs swapping (the target already
+        runs O(expected_build)), or for O(action=preview) or O(action=reset), it is ignored and RV(source_health)
+        is V(null). Used in check mode too, so a plan predicts the refusal.
       - HTTPS is verified against the CA bundle named by C(SSL_CERT_FILE), C(REQUESTS_CA_BUNDLE) or C(SSL_CERT_DIR),
         else the system's store.
     type: str
@@ -222,7 +223,7 @@ operation:
 source_health:
   description:
     - The probe of O(source_health_url) (same shape as M(sre.rollback.health_check)'s result), also when it
-      refused the swap; V(null) when nothing was probed.
+      refused the swap; V(null) when no swap was about to happen or no URL was given.
   returned: always
   type: dict
   sample: {healthy: true, samples_taken: 2, successes: 2, failures: 0, duration_s: 0.51}
@@ -274,7 +275,7 @@ def main():
             interval=params["source_health_interval"],
             body_match=params["source_health_body_match"],
             verify=ca_bundle(),
-        ) if params["source_health_url"] else None
+        ).start() if params["source_health_url"] else None
         slots = AppServiceSlots.from_params(
             params, fingerprint=params["fingerprint"], fingerprint_setting=params["fingerprint_setting"])
         procedure = SlotSwap(

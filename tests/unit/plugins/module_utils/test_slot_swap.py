@@ -220,3 +220,25 @@ def test_source_health_check_refuses_bad_options_before_any_call():
         SourceHealthCheck("not a url", samples=0)
     assert "nothing was changed" in error.value.message
     assert any("samples" in problem for problem in error.value.details["errors"])
+
+
+def test_source_health_check_started_in_the_background_gives_the_same_result():
+    httpx = pytest.importorskip("httpx")
+    from ansible_collections.sre.rollback.plugins.module_utils.slot_swap import SourceHealthCheck
+
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json={"status": "healthy"}))
+    check = SourceHealthCheck("https://staging.example/health", samples=2, interval=0, transport=transport).start()
+    result = check.run()
+    assert result["healthy"] is True and result["samples_taken"] == 2
+    assert check.run() == result  # asked again (a second swap decision): the same probe, not a new one
+
+
+def test_source_health_check_error_in_the_background_is_raised_to_the_caller():
+    httpx = pytest.importorskip("httpx")
+    from ansible_collections.sre.rollback.plugins.module_utils.slot_swap import SourceHealthCheck
+
+    check = SourceHealthCheck("https://staging.example/health", samples=1, interval=0,
+                              transport=httpx.MockTransport(lambda request: httpx.Response(200)))
+    check.probe.run = lambda: (_ for _ in ()).throw(RuntimeError("probe broke"))
+    with pytest.raises(RuntimeError, match="probe broke"):
+        check.start().run()
