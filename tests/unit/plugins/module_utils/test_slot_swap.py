@@ -239,6 +239,10 @@ def test_source_health_check_error_in_the_background_is_raised_to_the_caller():
 
     check = SourceHealthCheck("https://staging.example/health", samples=1, interval=0,
                               transport=httpx.MockTransport(lambda request: httpx.Response(200)))
-    check.probe.run = lambda: (_ for _ in ()).throw(RuntimeError("probe broke"))
+
+    def broken_probe():
+        raise RuntimeError("probe broke")
+
+    check.probe.run = broken_probe
     with pytest.raises(RuntimeError, match="probe broke"):
         check.start().run()
