@@ -29,7 +29,7 @@ class SlotSwap:
     """One swap request against an AppServiceSlots."""
 
     def __init__(self, slots, source, target, action="swap", expected_build=None,
-                 wait=True, wait_timeout=900, check_mode=False, polling_interval=2):
+                 wait=True, wait_timeout=900, check_mode=False, polling_interval=2, source_check=None):
         if action not in ACTIONS:
             raise RollbackError("action must be one of %s" % ", ".join(ACTIONS))
         if source == target:
@@ -45,6 +45,9 @@ class SlotSwap:
         self.wait_timeout = wait_timeout
         self.check_mode = check_mode
         self.polling_interval = polling_interval
+        # Probes the build in the source slot right before a swap (a SourceHealthCheck); None: no probe.
+        self.source_check = source_check
+        self.source_health = None
         self.warnings = []
 
     # ---- the procedure -----------------------------------------------------
@@ -63,6 +66,7 @@ class SlotSwap:
             operation=operation,
             swapped=bool(changed and self.action in ("swap", "complete")),
             warnings=self.warnings,
+            source_health=self.source_health,
             diff=dict(
                 before=_diff_view(before),
                 after=_diff_view(after),
@@ -162,9 +166,28 @@ class SlotSwap:
                 % self.slots.fingerprint_setting
             )
 
+    def _refuse_unhealthy_source(self, before):
+        """Never swap in a build that is unhealthy in its own slot: it would not help production.
+
+        Probed only when a swap is about to happen (a re-run that finds the target already right
+        probes nothing), and in check mode too, so the plan predicts the refusal.
+        """
+        if self.source_check is None:
+            return
+        self.source_health = self.source_check.run()
+        if not self.source_health["healthy"]:
+            raise RollbackError(
+                "Not swapping: the build in slot '%s' (%s) is unhealthy there too (%s). Swapping it in would not help. "
+                "Nothing was changed: '%s' still runs %s."
+                % (self.source, _show(before[self.source].fingerprint), self.source_health["verdict"]["summary"],
+                   self.target, _show(before[self.target].fingerprint)),
+                source_health=self.source_health, before=_as_dicts(before),
+            )
+
     # ---- acting ------------------------------------------------------------
 
     def _perform_swap(self, before):
+        self._refuse_unhealthy_source(before)
         predicted = _exchange_content(before, self.source, self.target)
         if self.check_mode:
             return True, predicted, self._operation("slotsswap", status="predicted")
@@ -242,3 +265,60 @@ def _diff_view(states):
 
 def _show(value):
     return "'%s'" % value if value is not None else "nothing identifiable"
+
+
+class SourceHealthCheck:
+    """The source slot's health probe (module_utils/health.py's HealthProbe), built before any call.
+
+    health.py (and httpx with it) is imported only when a probe is asked for, so a swap
+    without one loads nothing more than before. Bad probe options raise RollbackError here,
+    before the slots are read or anything is changed. start() runs it beside the slot reads
+    (its samples are seconds apart by design; the reads need not wait for them); SlotSwap
+    asks for the result only when a swap is about to happen.
+    """
+
+    def __init__(self, url, samples=2, interval=0.5, body_match=None, verify=True, timeout=None, transport=None):
+        from ansible_collections.sre.rollback.plugins.module_utils import health
+
+        if health.HTTPX_IMPORT_ERROR:
+            raise RollbackError("source_health_url needs the httpx Python library. Nothing was changed.")
+        try:
+            self.probe = health.HealthProbe(
+                url,
+                samples=samples,
+                interval=interval,
+                body_match=body_match,
+                verify=verify,
+                # Room for every sample and a slow answer, but bounded: the rollback must not hang on it.
+                timeout=timeout if timeout is not None else max(samples - 1, 0) * interval + 15,
+                transport=transport,
+            )
+        except health.HealthProbeError as error:
+            raise RollbackError("Invalid source slot probe, nothing was changed: %s" % error, errors=error.errors) from None
+
+        self._thread = None
+        self._outcome = None
+
+    def start(self):
+        """Begin probing in the background, so the probe's samples overlap the sign-in and the slot reads."""
+        import threading
+
+        def probe():
+            try:
+                self._outcome = ("result", self.probe.run().to_dict())
+            except Exception as error:  # pylint: disable=broad-except
+                self._outcome = ("error", error)
+
+        self._thread = threading.Thread(target=probe, name="source-health", daemon=True)
+        self._thread.start()
+        return self
+
+    def run(self):
+        """The probe's result: the one started in the background, else a probe now."""
+        if self._thread is None:
+            return self.probe.run().to_dict()
+        self._thread.join()
+        kind, value = self._outcome
+        if kind == "error":
+            raise value
+        return value

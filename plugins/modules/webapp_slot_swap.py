@@ -18,6 +18,9 @@ description:
   - Waits for the long-running swap to finish (O(wait_timeout)), then checks that the target really runs the
     build that was in the source. A failed or timed-out swap fails the task and says what each slot runs now.
   - Supports swap with preview (multi-phase swap) with O(action=preview), O(action=complete) and O(action=reset).
+  - With O(source_health_url) it first probes the build in the source slot, right before the swap, and refuses
+    to swap in a build that is unhealthy in its own slot (the task fails, nothing is changed). One task then does
+    the whole act of a rollback, which is what an automatic rollback needs to be fast.
   - In check mode the module reads both slots and predicts the outcome without changing anything;
     with C(--diff) it shows the build in each slot before and after.
 author:
@@ -81,6 +84,31 @@ options:
         reporting what each slot runs at that moment.
     type: int
     default: 900
+  source_health_url:
+    description:
+      - The health URL of the source slot (for example C(https://api-staging.azurewebsites.net/health)).
+      - When given, the module probes it O(source_health_samples) times, O(source_health_interval) seconds apart,
+        while it reads the slots, and swaps only when every sample is healthy (an HTTP 200 that matches
+        O(source_health_body_match)); otherwise the task fails and nothing is changed.
+      - The verdict is used only when a swap is about to happen; when nothing needs swapping (the target already
+        runs O(expected_build)), or for O(action=preview) or O(action=reset), it is ignored and RV(source_health)
+        is V(null). Used in check mode too, so a plan predicts the refusal.
+      - HTTPS is verified against the CA bundle named by C(SSL_CERT_FILE), C(REQUESTS_CA_BUNDLE) or C(SSL_CERT_DIR),
+        else the system's store.
+    type: str
+  source_health_samples:
+    description: How many probes of O(source_health_url) must all be healthy.
+    type: int
+    default: 2
+  source_health_interval:
+    description: Seconds between two probes of O(source_health_url).
+    type: float
+    default: 0.5
+  source_health_body_match:
+    description:
+      - "Fields the JSON body of O(source_health_url) must contain, as in M(sre.rollback.health_check)'s C(body_match)
+        (for example C({status: healthy}))."
+    type: dict
 notes:
   - Needs C(Microsoft.Web/sites/slots/slotsswap/action) (swap), C(Microsoft.Web/sites/slots/read)
     and C(Microsoft.Web/sites/config/list/action) (reading app settings) on the app, for example through
@@ -106,6 +134,16 @@ EXAMPLES = r"""
     target_slot: production
     expected_build: "1.4.2"
   register: rollback
+
+- name: Automatic rollback in one task (playbooks/auto-rollback.yml) - refuse a build unhealthy in staging
+  sre.rollback.webapp_slot_swap:
+    resource_group: fundrbolt-production-rg
+    name: fundrbolt-production-api
+    slot: staging
+    expected_build: "{{ build_captured_before_the_watch }}"
+    source_health_url: https://fundrbolt-production-api-staging.azurewebsites.net/health
+    source_health_samples: 2
+    source_health_interval: 0.5
 
 - name: Identify builds by an app setting written at deploy time
   sre.rollback.webapp_slot_swap:
@@ -182,6 +220,13 @@ operation:
     fingerprint: image
     status: Succeeded
     progress: [{elapsed_s: 0.0, status: InProgress}, {elapsed_s: 31.2, status: Succeeded}]
+source_health:
+  description:
+    - The probe of O(source_health_url) (same shape as M(sre.rollback.health_check)'s result), also when it
+      refused the swap; V(null) when no swap was about to happen or no URL was given.
+  returned: always
+  type: dict
+  sample: {healthy: true, samples_taken: 2, successes: 2, failures: 0, duration_s: 0.51}
 duration_s:
   description: Seconds the task took.
   returned: always
@@ -196,7 +241,8 @@ from ansible_collections.sre.rollback.plugins.module_utils.azure_web import (
     AppServiceSlots,
 )
 from ansible_collections.sre.rollback.plugins.module_utils.common import RollbackModule
-from ansible_collections.sre.rollback.plugins.module_utils.slot_swap import ACTIONS, SlotSwap
+from ansible_collections.sre.rollback.plugins.module_utils.slot_swap import ACTIONS, SlotSwap, SourceHealthCheck
+from ansible_collections.sre.rollback.plugins.module_utils.trust import ca_bundle
 
 
 def main():
@@ -210,6 +256,10 @@ def main():
             fingerprint_setting=dict(type="str", default="APP_VERSION"),
             wait=dict(type="bool", default=True),
             wait_timeout=dict(type="int", default=900),
+            source_health_url=dict(type="str"),
+            source_health_samples=dict(type="int", default=2),
+            source_health_interval=dict(type="float", default=0.5),
+            source_health_body_match=dict(type="dict"),
         ),
         fragments=[AZURE_AUTH_ARGSPEC, WEBAPP_ARGSPEC],
         supports_check_mode=True,
@@ -218,6 +268,14 @@ def main():
     params = module.params
 
     def swap():
+        # Built first: bad probe options fail here, before Azure is called.
+        source_check = SourceHealthCheck(
+            params["source_health_url"],
+            samples=params["source_health_samples"],
+            interval=params["source_health_interval"],
+            body_match=params["source_health_body_match"],
+            verify=ca_bundle(),
+        ).start() if params["source_health_url"] else None
         slots = AppServiceSlots.from_params(
             params, fingerprint=params["fingerprint"], fingerprint_setting=params["fingerprint_setting"])
         procedure = SlotSwap(
@@ -229,6 +287,7 @@ def main():
             wait=params["wait"],
             wait_timeout=params["wait_timeout"],
             check_mode=module.check_mode,
+            source_check=source_check,
         )
         changed, result = procedure.run()
         for warning in result.pop("warnings"):

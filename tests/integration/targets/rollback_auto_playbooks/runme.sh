@@ -32,6 +32,25 @@ PY
 [ ! -e "$rollback_locks/fundrbolt-api-sandbox.lock" ] || { echo "FAIL: the lock was not released"; exit 1; }
 says "watch ok"
 
+echo "== auto-rollback: the build in staging is unhealthy too; the swap is refused, nothing changes, the lock is given back"
+admin POST reset >/dev/null
+admin PUT settings '{"swap_duration_s": 0.3, "lro_retry_after_s": 1}' >/dev/null
+admin PUT builds '{"registry.sandbox.local/fundrbolt-api:1.4.2": {"healthy": false},
+                   "registry.sandbox.local/fundrbolt-api:1.4.1": {"healthy": false}}' >/dev/null
+play 2 playbooks/auto-rollback.yml -e env=sandbox --limit fundrbolt-api-sandbox -e watch=60 -e interval=0.3
+says 'at "Act | swap the last known good build into production"'
+says "is unhealthy there too"
+says "production now runs registry.sandbox.local/fundrbolt-api:1.4.2"
+[ "$(admin GET calls | python -c 'import json, sys
+print(sum(1 for c in json.load(sys.stdin)["calls"] if c["method"] == "POST" and c["path"].endswith("/slotsswap")))')" = 0 ] \
+  || { echo "FAIL: a swap was attempted with an unhealthy source"; exit 1; }
+[ ! -e "$rollback_locks/fundrbolt-api-sandbox.lock" ] || { echo "FAIL: the lock outlived the refused rollback"; exit 1; }
+admin PUT builds '{"registry.sandbox.local/fundrbolt-api:1.4.1": {"healthy": true}}' >/dev/null
+# The run before swapped 1.4.1 into production; this case started from the seed (1.4.2), so swap it back as it was.
+play 0 playbooks/auto-rollback.yml -e env=sandbox --limit fundrbolt-api-sandbox -e watch=60 -e interval=0.3 \
+  -e pre_rollback_checklist=false -e post_rollback_verify=false
+serves "$(prod_url)/health" 1.4.1
+
 echo "== auto-rollback: a healthy service is watched to the end and left alone"
 play 0 playbooks/auto-rollback.yml -e env=sandbox --limit fundrbolt-api-sandbox -e watch=2 -e interval=0.5 \
   -e '{"rollback_trigger_policy": {"error_rate": {"window_s": 1}, "response_time": {"window_s": 1}}}'

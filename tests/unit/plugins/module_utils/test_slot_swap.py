@@ -151,3 +151,98 @@ def test_a_pending_preview_into_another_slot_blocks_a_swap():
     with pytest.raises(RollbackError) as error:
         swap(app, expected_build="1")
     assert "pending" in error.value.message
+
+
+# ---- the source slot's health, probed right before the swap --------------------------------------
+
+
+class RecordedCheck:
+    """A source check with a fixed answer, remembering when it was asked (relative to the app's writes)."""
+
+    def __init__(self, app, healthy):
+        self.app = app
+        self.healthy = healthy
+        self.asked_at_writes = []
+
+    def run(self):
+        self.asked_at_writes.append(len(self.app.writes))
+        return {"healthy": self.healthy, "verdict": {"summary": "https://staging/health: error_rate 1.0 > 0.05"}}
+
+
+def test_a_healthy_source_is_probed_before_the_swap():
+    app = InMemoryApp(production="api:1.4.2", staging="api:1.4.1")
+    check = RecordedCheck(app, healthy=True)
+    changed, result = swap(app, expected_build="1.4.1", source_check=check)
+    assert changed and app.writes == [("swap", "staging", "production")]
+    assert check.asked_at_writes == [0]  # before the swap, not after
+    assert result["source_health"]["healthy"] is True
+
+
+def test_an_unhealthy_source_is_refused_and_nothing_changes():
+    app = InMemoryApp(production="api:1.4.2", staging="api:1.4.1")
+    with pytest.raises(RollbackError) as error:
+        swap(app, expected_build="1.4.1", source_check=RecordedCheck(app, healthy=False))
+    assert app.writes == []
+    assert "unhealthy there too" in error.value.message
+    assert "error_rate 1.0" in error.value.message
+    assert "'production' still runs 'api:1.4.2'" in error.value.message
+    assert error.value.details["source_health"]["healthy"] is False
+
+
+def test_check_mode_predicts_the_refusal():
+    app = InMemoryApp(production="api:1.4.2", staging="api:1.4.1")
+    with pytest.raises(RollbackError):
+        swap(app, expected_build="1.4.1", check_mode=True, source_check=RecordedCheck(app, healthy=False))
+    assert app.writes == []
+
+
+def test_nothing_is_probed_when_the_target_already_runs_the_build():
+    app = InMemoryApp(production="api:1.4.1", staging="api:1.4.2")
+    check = RecordedCheck(app, healthy=False)
+    changed, result = swap(app, expected_build="1.4.1", source_check=check)
+    assert not changed and check.asked_at_writes == [] and result["source_health"] is None
+
+
+def test_source_health_check_probes_over_http():
+    httpx = pytest.importorskip("httpx")
+    from ansible_collections.sre.rollback.plugins.module_utils.slot_swap import SourceHealthCheck
+
+    answers = iter([200, 503])
+    transport = httpx.MockTransport(lambda request: httpx.Response(next(answers), json={"status": "healthy"}))
+    result = SourceHealthCheck("https://staging.example/health", samples=2, interval=0, transport=transport).run()
+    assert result["healthy"] is False and result["samples_taken"] == 2 and result["successes"] == 1
+
+
+def test_source_health_check_refuses_bad_options_before_any_call():
+    from ansible_collections.sre.rollback.plugins.module_utils.slot_swap import SourceHealthCheck
+
+    with pytest.raises(RollbackError) as error:
+        SourceHealthCheck("not a url", samples=0)
+    assert "nothing was changed" in error.value.message
+    assert any("samples" in problem for problem in error.value.details["errors"])
+
+
+def test_source_health_check_started_in_the_background_gives_the_same_result():
+    httpx = pytest.importorskip("httpx")
+    from ansible_collections.sre.rollback.plugins.module_utils.slot_swap import SourceHealthCheck
+
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json={"status": "healthy"}))
+    check = SourceHealthCheck("https://staging.example/health", samples=2, interval=0, transport=transport).start()
+    result = check.run()
+    assert result["healthy"] is True and result["samples_taken"] == 2
+    assert check.run() == result  # asked again (a second swap decision): the same probe, not a new one
+
+
+def test_source_health_check_error_in_the_background_is_raised_to_the_caller():
+    httpx = pytest.importorskip("httpx")
+    from ansible_collections.sre.rollback.plugins.module_utils.slot_swap import SourceHealthCheck
+
+    check = SourceHealthCheck("https://staging.example/health", samples=1, interval=0,
+                              transport=httpx.MockTransport(lambda request: httpx.Response(200)))
+
+    def broken_probe():
+        raise RuntimeError("probe broke")
+
+    check.probe.run = broken_probe
+    with pytest.raises(RuntimeError, match="probe broke"):
+        check.start().run()
