@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Install the real servers the sandbox and the tests run on loopback, when the
-# machine lacks them: Redis, PostgreSQL and Prometheus from Debian, Azurite from
-# npm (into .cache/node, never globally). Idempotent and quiet when all is there.
+# machine lacks them: Redis, PostgreSQL, Prometheus and shellcheck (for ansible-test
+# sanity) from Debian, Azurite from npm (into .cache/node, never globally).
+# Idempotent and quiet when all is there.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
 apt_packages=()
 command -v redis-server >/dev/null || apt_packages+=(redis-server redis-tools)
-pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
+# ansible-test sanity skips its shellcheck test, silently, when shellcheck is missing.
+command -v shellcheck >/dev/null || apt_packages+=(shellcheck)
+pg_bins=(/usr/lib/postgresql/*/bin)
+pg_bin=$(printf '%s\n' "${pg_bins[@]}" | sort -V | tail -1)
 [ -n "$pg_bin" ] && [ -x "$pg_bin/initdb" ] || apt_packages+=(postgresql)
 # The rollback_trigger tests query a real Prometheus scraping the sandbox apps (tests/sandbox/standin/monitor).
 command -v prometheus >/dev/null || apt_packages+=(prometheus)

@@ -38,7 +38,7 @@ never_says() {
 }
 changed() {  # changed <hosts...>: exactly these hosts were acted on since the last check
   local got
-  got=$(cd "$work/changed" && ls | sort | tr '\n' ' ')
+  got=$(find "$work/changed" -mindepth 1 -maxdepth 1 -printf '%f\n' | sort | tr '\n' ' ')
   [ "$got" = "$*${*:+ }" ] || { cat "$log"; echo "FAIL: acted on '$got', expected '$*'"; exit 1; }
   rm -f "$work/changed"/*
 }

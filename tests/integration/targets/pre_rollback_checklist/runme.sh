@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# root, log, rollback_locks and the helpers are set by the sourced playbook_runner.sh,
+# which shellcheck does not follow without -x.
+# shellcheck disable=SC2154
 # The pre-rollback checklist role against the sandbox, run as a playbook runs it (checklist.yml):
 # the evidence bundle and its index, check mode, a missing known-good artifact, a denied permission
 # (Azure and Kubernetes), a lock held by another run, and the automatic-rollback freeze. Every
@@ -87,7 +90,7 @@ admin PUT kubernetes/access '{"deny": []}' >/dev/null
 echo "== a lock held by another run (named in the error, stays theirs); the N-th automatic rollback is refused"
 ansible localhost -m sre.rollback.rollback_lock \
   -a "name=$api path=$locks holder=alice@ops-laptop:4242 reason='manual P2 rollback'" >"$log" 2>&1
-for n in 1 2 3; do
+for _ in 1 2 3; do
   ansible localhost -m sre.rollback.rollback_freeze -a "name=$k8s action=record path=$locks" >"$log" 2>&1
 done
 checklist 2 "$both" -e incident_id=INC-10 -e pre_rollback_checklist_automatic=true

@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# root, log, rollback_locks and the helpers are set by the sourced playbook_runner.sh,
+# which shellcheck does not follow without -x.
+# shellcheck disable=SC2154
 # The recovery_timeline callback through real runs, as a person (ansible-playbook
 # from the collection root) and as AWX (ansible-runner with a private data dir)
 # run it: the incident record's phases, step times, recovery time and verdict,

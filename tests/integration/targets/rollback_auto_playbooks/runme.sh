@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# root, log, rollback_locks and the helpers are set by the sourced playbook_runner.sh,
+# which shellcheck does not follow without -x.
+# shellcheck disable=SC2154
 # The decide-and-act playbooks end to end against the sandbox, run as a person
 # runs them: automatic rollback after a deploy, Kubernetes and P2 procedures.
 # shellcheck source=../setup_playbook_runner/playbook_runner.sh
@@ -103,7 +106,8 @@ rm -rf "$incidents"
 echo "== P2 end to end: a bad configuration change makes the app slow; the procedure reverts it"
 admin POST reset >/dev/null
 admin PUT settings '{"swap_duration_s": 0.3, "lro_retry_after_s": 1}' >/dev/null
-export SRE_ROLLBACK_STATE_DIR=$(mktemp -d)
+SRE_ROLLBACK_STATE_DIR=$(mktemp -d)
+export SRE_ROLLBACK_STATE_DIR
 # 1.5.0 is slow with a one-connection database pool, as the builds before it are.
 admin PUT builds '{"registry.sandbox.local/fundrbolt-api:1.5.0":
   {"slow_with_settings": {"settings": {"DB_POOL_SIZE": "1"}, "latency_ms": 3500}}}' >/dev/null

@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# root, log, rollback_locks and the helpers are set by the sourced playbook_runner.sh,
+# which shellcheck does not follow without -x.
+# shellcheck disable=SC2154
 # Automatic rollback end to end by the metrics sources (issue 7): playbooks/auto-rollback.yml with
 # trigger_source=azure_monitor and =prometheus against the sandbox's fundrbolt API, under steady
 # traffic that the app's data plane reports to the Azure Monitor stand-in and that the real
@@ -35,7 +38,6 @@ fresh_sandbox() {
   admin PUT settings '{"swap_duration_s": 0.3, "lro_retry_after_s": 1}' >/dev/null
 }
 
-good=registry.sandbox.local/fundrbolt-api:1.4.2
 new=registry.sandbox.local/fundrbolt-api:1.5.0
 # Windows of seconds instead of minutes (Azure Monitor still judges whole one-minute grains), and a
 # response-time threshold at the sandbox's scale: its builds answer in milliseconds.

@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# root, log, rollback_locks and the helpers are set by the sourced playbook_runner.sh,
+# which shellcheck does not follow without -x.
+# shellcheck disable=SC2154
 # The rollback playbooks end to end against the sandbox, run as a person runs
 # them: from the collection root, `-e env=sandbox`, the repository's inventory
 # and ansible.cfg, the sandbox's environment loaded.
