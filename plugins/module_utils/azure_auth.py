@@ -128,7 +128,12 @@ class AzureSettings:
         login.microsoftonline.com about the authority, which a sovereign or
         private authority host does not need and cannot answer.
         """
-        from azure.identity import ClientSecretCredential, DefaultAzureCredential
+        try:
+            from azure.identity import ClientSecretCredential, DefaultAzureCredential
+        except ImportError as err:  # present (find_spec) but broken, e.g. msal missing
+            raise RollbackError("azure-identity is installed but cannot be imported (%s): "
+                                "pip install --force-reinstall azure-identity." % err,
+                                exception=traceback.format_exc()) from err
 
         discovery_off = not self.is_known_authority
         if self.secret:

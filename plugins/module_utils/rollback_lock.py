@@ -615,5 +615,13 @@ class BlobLeaseLockStore:
                             "the lock was taken with, or force=true." % (self.location, lease_id, code)) from None
                     raise
             else:
-                self.lease_client(self.blob, None).break_lease(lease_break_period=0)
+                # Only if nobody wrote the blob since we read it: a run that took the expired lock meanwhile
+                # has written its metadata, and breaking its lease would destroy a live lock.
+                try:
+                    self.lease_client(self.blob, None).break_lease(lease_break_period=0,
+                                                                   if_unmodified_since=token.last_modified)
+                except self.errors.HttpResponseError as error:
+                    if getattr(error, "status_code", None) in (409, 412):
+                        raise LockTaken() from None
+                    raise
                 self.blob.set_blob_metadata({})

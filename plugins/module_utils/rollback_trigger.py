@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import datetime
 import math
+import re
 import string
 import time
 import traceback
@@ -303,6 +304,9 @@ class PrometheusSource:
         if httpx is None and client is None:  # pragma: no cover
             raise RollbackError("the httpx Python library is required for the Prometheus source")
         self.url = url.rstrip("/")
+        # What results and messages show: a protected Prometheus is reached with user:password@ in the
+        # URL, and that must never land in a result or the incident record.
+        self.shown_url = without_userinfo(self.url)
         self.selector = selector
         self.scrape_interval_s = float(scrape_interval_s)
         self.step_s = float(step_s or scrape_interval_s)
@@ -323,7 +327,7 @@ class PrometheusSource:
         try:
             body = response.json()
         except ValueError:
-            raise RollbackError("Prometheus at %s answered %s with no JSON" % (self.url, response.status_code))
+            raise RollbackError("Prometheus at %s answered %s with no JSON" % (self.shown_url, response.status_code))
         if response.status_code != 200 or body.get("status") != "success":
             raise RollbackError("Prometheus rejected the query %s: %s %s" % (
                 promql, body.get("errorType", response.status_code), body.get("error", "")))
@@ -359,7 +363,7 @@ class PrometheusSource:
                 observations[trigger.name] = Observation(trigger.name, UNKNOWN, detail=err.message, **base)
             except Exception as err:  # noqa: BLE001 - a monitoring outage is "unknown", never "ok"
                 observations[trigger.name] = Observation(
-                    trigger.name, UNKNOWN, detail="Prometheus at %s unreachable: %s" % (self.url, _short(err)), **base)
+                    trigger.name, UNKNOWN, detail="Prometheus at %s unreachable: %s" % (self.shown_url, without_userinfo(_short(err))), **base)
         return observations
 
     def _observe(self, trigger, expr, base):
@@ -492,6 +496,11 @@ class AzureMonitorSource:
                            detail="lowest %.2f %s over the last %d minute(s) (threshold %s)" % (
                                lowest, trigger.unit, needed, trigger.threshold),
                            evidence=evidence, **base)
+
+
+def without_userinfo(text):
+    """Text with the user:password@ of any URL in it removed."""
+    return re.sub(r"(\w+://)[^/@\s]+@", r"\1", text)
 
 
 def _short(err):

@@ -352,7 +352,7 @@ def main():
             account_url=dict(type="str"),
             account_key=dict(type="str", no_log=True),
             connection_string=dict(type="str", no_log=True),
-            lease_id=dict(type="str"),
+            lease_id=dict(type="str", no_log=True),
         ),
         fragments=[AZURE_AUTH_ARGSPEC, K8S_AUTH_ARGSPEC],
         mutually_exclusive=[("account_key", "connection_string")],

@@ -259,3 +259,14 @@ def test_azure_monitor_plan_cpu_and_a_failing_api_is_unknown():
     observed = AzureMonitorSource(broken, "/sites/app", plan_id="/p").observe(TriggerPolicy.from_overrides({}))
     assert observed["error_rate"].status == "unknown" and "ServiceUnavailable" in observed["error_rate"].detail
     json.dumps({k: v.to_dict() for k, v in observed.items()}, default=str)
+
+
+def test_prometheus_credentials_in_the_url_never_reach_a_result():
+    def refuse(request):
+        raise httpx.ConnectError("connection refused to https://bob:s3cret@prom:9090/api/v1/query", request=request)
+    client = httpx.Client(transport=httpx.MockTransport(refuse))
+    source = PrometheusSource("https://bob:s3cret@prom:9090", 'job="api"', scrape_interval_s=15, client=client)
+    observed = source.observe(TriggerPolicy.from_overrides({}))
+    details = " ".join(str(o.detail) for o in observed.values())
+    assert "unreachable" in details and "prom:9090" in details
+    assert "s3cret" not in details and "bob" not in details
